@@ -1,0 +1,62 @@
+/* kernelboxd's settings: one table of options (environment variable, flag, default, bounds),
+ * read and validated once at start-up. */
+#ifndef KERNELBOX_CONFIG_H
+#define KERNELBOX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+#define CONFIG_RUNTIME_DIR_MAX 80 /* leaves room for "/<id>/k-N" within a socket path */
+#define CONFIG_API_KEY_MIN 16
+#define CONFIG_API_KEY_MAX 256
+
+struct config {
+    char listen[128];             /* as given, e.g. 127.0.0.1:8080 */
+    struct sockaddr_storage addr; /* parsed listen address */
+    socklen_t addr_len;
+    char *api_key; /* NULL until main generates one */
+    char docker_socket[108];
+    char image[256];
+    char runtime_dir[CONFIG_RUNTIME_DIR_MAX + 1];
+    double execution_timeout; /* seconds */
+    long output_char_limit;
+    long max_retries;
+    char *startup_code; /* NULL when empty */
+    long long memory_limit; /* bytes */
+    double cpus;
+    long pids_limit;
+    long long tmpfs_size; /* bytes */
+    long long max_body;   /* bytes */
+    double start_timeout;   /* seconds a new kernel has to answer */
+    double interrupt_grace; /* seconds between interrupt and restart */
+    enum log_level log_level;
+    long docker_workers;
+};
+
+/* Outcome of config_load() besides an error. */
+enum config_action { CONFIG_RUN = 0, CONFIG_HELP, CONFIG_VERSION };
+
+/* Fill cfg from defaults, then the environment, then argv (flags win). Returns 0 with
+ * *action set, or -EINVAL with a message naming the variable or flag in err. */
+int config_load(struct config *cfg, int argc, char **argv, enum config_action *action,
+                char *err, size_t errlen);
+
+/* Free what config_load() allocated. */
+void config_cleanup(struct config *cfg);
+
+/* Print every option with its variable, flag, default and meaning. */
+void config_usage(FILE *out);
+
+/* Parse a byte size such as "512MiB", "64m" or "1048576". Returns 0 or -EINVAL. */
+int config_parse_size(const char *s, long long *out);
+
+/* Parse "host:port" or "[v6]:port" with a numeric host (or "localhost"). Returns 0 or
+ * -EINVAL. */
+int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *len);
+
+#endif

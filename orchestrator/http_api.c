@@ -1,0 +1,646 @@
+/* The HTTP API on libmicrohttpd in external-epoll mode: its descriptors live in the daemon's
+ * loop, and a request that waits for a kernel is a suspended connection, not a thread. */
+#include "http_api.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "log.h"
+#include "request.h"
+#include "util/buf.h"
+#include "util/text.h"
+
+#define HTTP_CONNECTION_LIMIT 1024
+#define HTTP_IDLE_TIMEOUT_S 60
+#define HTTP_HEADER_MEMORY (64u * 1024u)
+#define HTTP_REQUEST_ID_MAX 64
+
+struct http_api {
+    struct http_api_params p;
+    struct MHD_Daemon *mhd;
+    struct loop_io io;
+    struct loop_defer run_soon; /* a resumed connection is served on the next MHD_run() */
+};
+
+struct request_ctx {
+    struct http_api *api;
+    struct MHD_Connection *conn;
+    char request_id[HTTP_REQUEST_ID_MAX + 1];
+    char method[8];
+    char path[256];
+    enum http_method verb;
+    struct route_match route;
+    const char *tenant;
+    struct buf body;
+    bool too_large;
+    bool suspended;
+    bool has_response;
+    unsigned int status;
+    char *response;
+    size_t response_len;
+    const char *content_type;
+    const char *allow;
+    bool challenge;
+    int success_status;
+    bool kernel_wrap; /* wrap the job's kernel object as {"alive", "kernel"} */
+    struct session_job job;
+    uint64_t started_us;
+};
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+static void set_response(struct request_ctx *rc, unsigned int status, char *text, size_t len,
+                         const char *content_type)
+{
+    free(rc->response);
+    rc->status = status;
+    rc->response = text;
+    rc->response_len = len;
+    rc->content_type = content_type;
+    rc->has_response = true;
+}
+
+static void respond_json(struct request_ctx *rc, unsigned int status, json_object *obj)
+{
+    const char *text;
+    char *copy;
+
+    if (obj == NULL) {
+        respond_json(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+        return;
+    }
+    text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
+    copy = text ? strdup(text) : NULL;
+    json_object_put(obj);
+    if (copy == NULL) {
+        static const char oom[] = "{\"detail\":\"kernelboxd is out of memory\"}";
+
+        set_response(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, strdup(oom), sizeof(oom) - 1,
+                     "application/json");
+        return;
+    }
+    set_response(rc, status, copy, strlen(copy), "application/json");
+}
+
+static void respond_error(struct request_ctx *rc, unsigned int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void respond_error(struct request_ctx *rc, unsigned int status, const char *fmt, ...)
+{
+    json_object *obj = json_object_new_object();
+    char detail[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    json_object_object_add(obj, "detail", json_object_new_string(detail));
+    respond_json(rc, status, obj);
+}
+
+/* The one place where an error code becomes an HTTP status. */
+static unsigned int status_for(int error)
+{
+    switch (error) {
+    case -ENOENT:
+        return MHD_HTTP_NOT_FOUND;
+    case -EEXIST:
+    case -ECANCELED:
+    case -EAGAIN:
+        return MHD_HTTP_CONFLICT;
+    case -EINVAL:
+        return MHD_HTTP_UNPROCESSABLE_CONTENT;
+    case -EBADMSG:
+        return MHD_HTTP_BAD_REQUEST;
+    case -EFBIG:
+        return MHD_HTTP_CONTENT_TOO_LARGE;
+    case -EHOSTUNREACH:
+    case -ESHUTDOWN:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case -ETIMEDOUT:
+        return MHD_HTTP_GATEWAY_TIMEOUT;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+static enum MHD_Result send_response(struct request_ctx *rc)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(rc->response_len, rc->response,
+                                           MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL)
+        return MHD_NO;
+    rc->response = NULL;
+    MHD_add_response_header(resp, "Content-Type", rc->content_type);
+    MHD_add_response_header(resp, "X-Request-Id", rc->request_id);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (rc->allow != NULL)
+        MHD_add_response_header(resp, "Allow", rc->allow);
+    if (rc->challenge)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"kernelbox\"");
+    ret = MHD_queue_response(rc->conn, rc->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- session jobs --------------------------------------------------------------------- */
+
+static void on_job_done(struct session_job *job)
+{
+    struct request_ctx *rc = job->owner;
+
+    if (job->error < 0) {
+        respond_error(rc, status_for(job->error), "%s", job->detail);
+    } else if (job->body == NULL) {
+        respond_error(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, "kernelboxd is out of memory");
+    } else if (rc->kernel_wrap) {
+        json_object *obj = json_object_new_object();
+
+        json_object_object_add(obj, "alive", json_object_new_boolean(1));
+        json_object_object_add(obj, "kernel", job->body);
+        job->body = NULL;
+        respond_json(rc, (unsigned int)rc->success_status, obj);
+    } else {
+        respond_json(rc, (unsigned int)rc->success_status, job->body);
+        job->body = NULL;
+    }
+    session_job_cleanup(job);
+    if (rc->suspended) {
+        rc->suspended = false;
+        MHD_resume_connection(rc->conn);
+        /* In external-poll mode a resume does not wake the loop by itself. */
+        loop_defer(rc->api->p.loop, &rc->api->run_soon);
+    }
+}
+
+/* Hand the request to the session layer and park the connection until it answers. */
+static void park(struct request_ctx *rc, int success_status)
+{
+    rc->success_status = success_status;
+    rc->suspended = true;
+    MHD_suspend_connection(rc->conn);
+}
+
+static void init_job(struct request_ctx *rc)
+{
+    memset(&rc->job, 0, sizeof(rc->job));
+    rc->job.done = on_job_done;
+    rc->job.owner = rc;
+}
+
+/* ---- routes --------------------------------------------------------------------------- */
+
+static json_object *api_link(const char *href, const char *description)
+{
+    json_object *obj = json_object_new_object();
+
+    json_object_object_add(obj, "href", json_object_new_string(href));
+    json_object_object_add(obj, "description", json_object_new_string(description));
+    return obj;
+}
+
+static void route_root(struct request_ctx *rc)
+{
+    json_object *obj = json_object_new_object(), *links = json_object_new_object();
+
+    json_object_object_add(obj, "service", json_object_new_string("kernelbox"));
+    json_object_object_add(obj, "version", json_object_new_string(KERNELBOX_VERSION));
+    json_object_object_add(links, "health", api_link("/health", "Liveness of the daemon."));
+    json_object_object_add(links, "openapi", api_link("/openapi.json", "OpenAPI description."));
+    json_object_object_add(links, "openapi_yaml", api_link("/openapi.yaml", "The same, as YAML."));
+    json_object_object_add(links, "sessions", api_link("/sessions", "Named sessions."));
+    json_object_object_add(links, "kernels", api_link("/kernels", "Kernels by id."));
+    json_object_object_add(obj, "links", links);
+    respond_json(rc, MHD_HTTP_OK, obj);
+}
+
+static void route_health(struct request_ctx *rc)
+{
+    json_object *obj = json_object_new_object();
+
+    json_object_object_add(obj, "status", json_object_new_string("ok"));
+    json_object_object_add(obj, "service", json_object_new_string("kernelbox"));
+    json_object_object_add(obj, "version", json_object_new_string(KERNELBOX_VERSION));
+    respond_json(rc, MHD_HTTP_OK, obj);
+}
+
+static void respond_text(struct request_ctx *rc, const char *text, const char *content_type)
+{
+    char *copy = strdup(text);
+
+    if (copy == NULL) {
+        respond_error(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, "kernelboxd is out of memory");
+        return;
+    }
+    set_response(rc, MHD_HTTP_OK, copy, strlen(copy), content_type);
+}
+
+/* Fill job->exec from a validated body; false when a response was set instead. */
+static bool take_exec(struct request_ctx *rc, bool retry)
+{
+    const struct config *cfg = rc->api->p.cfg;
+    struct request_exec ex;
+    char detail[256];
+    int err;
+
+    err = request_parse_exec(rc->body.data ? rc->body.data : "", rc->body.len, retry, &ex,
+                             detail, sizeof(detail));
+    if (err < 0) {
+        respond_error(rc, status_for(err), "%s", detail);
+        return false;
+    }
+    init_job(rc);
+    rc->job.exec.code = ex.code;
+    rc->job.exec.bash = ex.bash;
+    rc->job.exec.timeout = ex.timeout > 0 ? ex.timeout : cfg->execution_timeout;
+    rc->job.exec.max_attempts = retry ? (ex.max_attempts > 0 ? ex.max_attempts
+                                                             : (int)cfg->max_retries)
+                                      : 0;
+    rc->job.exec.replacement_codes = ex.replacement_codes;
+    return true;
+}
+
+static struct session *find_or_404(struct request_ctx *rc, const char *what)
+{
+    struct session *s = session_find(rc->api->p.reg, rc->route.param);
+
+    if (s == NULL)
+        respond_error(rc, MHD_HTTP_NOT_FOUND, "Unknown %s: %s", what, rc->route.param);
+    return s;
+}
+
+static void dispatch(struct request_ctx *rc)
+{
+    struct session_registry *reg = rc->api->p.reg;
+    const char *body = rc->body.data ? rc->body.data : "";
+    char detail[256];
+    struct session *s;
+    json_object *tags = NULL, *obj;
+    int err;
+
+    switch (rc->route.id) {
+    case ROUTE_ROOT:
+        route_root(rc);
+        return;
+    case ROUTE_HEALTH:
+        route_health(rc);
+        return;
+    case ROUTE_OPENAPI_JSON:
+        respond_text(rc, rc->api->p.openapi_json, "application/json");
+        return;
+    case ROUTE_OPENAPI_YAML:
+        respond_text(rc, rc->api->p.openapi_yaml, "application/yaml");
+        return;
+    case ROUTE_SESSIONS:
+        obj = json_object_new_object();
+        json_object_object_add(obj, "sessions", session_list_json(reg));
+        respond_json(rc, MHD_HTTP_OK, obj);
+        return;
+    case ROUTE_SESSION:
+        if (rc->verb == METHOD_GET) {
+            s = find_or_404(rc, "session");
+            if (s != NULL)
+                respond_json(rc, MHD_HTTP_OK, session_json(s));
+        } else if (rc->verb == METHOD_DELETE) {
+            s = find_or_404(rc, "session");
+            if (s == NULL)
+                return;
+            init_job(rc);
+            session_delete(reg, s, &rc->job);
+            park(rc, MHD_HTTP_OK);
+        } else {
+            err = request_parse_session(body, rc->body.len, &tags, detail, sizeof(detail));
+            if (err < 0) {
+                respond_error(rc, status_for(err), "%s", detail);
+                return;
+            }
+            init_job(rc);
+            session_get_or_create(reg, rc->route.param, tags, &rc->job);
+            json_object_put(tags);
+            park(rc, MHD_HTTP_OK);
+        }
+        return;
+    case ROUTE_SESSION_EXECUTE:
+        if (!take_exec(rc, false))
+            return;
+        session_execute_named(reg, rc->route.param, &rc->job);
+        park(rc, MHD_HTTP_OK);
+        return;
+    case ROUTE_KERNELS:
+        if (rc->verb == METHOD_GET) {
+            obj = json_object_new_object();
+            json_object_object_add(obj, "kernels", session_list_json(reg));
+            respond_json(rc, MHD_HTTP_OK, obj);
+        } else if (rc->verb == METHOD_DELETE) {
+            init_job(rc);
+            session_delete_all(reg, &rc->job);
+            park(rc, MHD_HTTP_OK);
+        } else {
+            char *name = NULL, *session_name = NULL;
+
+            err = request_parse_kernel(body, rc->body.len, &name, &session_name, &tags, detail,
+                                       sizeof(detail));
+            if (err < 0) {
+                respond_error(rc, status_for(err), "%s", detail);
+                return;
+            }
+            init_job(rc);
+            session_create_kernel(reg, name, session_name, tags, &rc->job);
+            free(name);
+            free(session_name);
+            json_object_put(tags);
+            park(rc, MHD_HTTP_CREATED);
+        }
+        return;
+    case ROUTE_KERNEL:
+        s = find_or_404(rc, "kernel");
+        if (s == NULL)
+            return;
+        if (rc->verb == METHOD_GET) {
+            obj = json_object_new_object();
+            json_object_object_add(obj, "alive", json_object_new_boolean(session_alive(s)));
+            json_object_object_add(obj, "kernel", session_json(s));
+            respond_json(rc, MHD_HTTP_OK, obj);
+        } else {
+            init_job(rc);
+            session_delete(reg, s, &rc->job);
+            park(rc, MHD_HTTP_OK);
+        }
+        return;
+    case ROUTE_KERNEL_RESTART:
+        s = find_or_404(rc, "kernel");
+        if (s == NULL)
+            return;
+        init_job(rc);
+        session_restart(reg, s, &rc->job);
+        park(rc, MHD_HTTP_OK);
+        return;
+    case ROUTE_KERNEL_INTERRUPT:
+        s = find_or_404(rc, "kernel");
+        if (s == NULL)
+            return;
+        err = session_interrupt(reg, s);
+        if (err < 0)
+            respond_error(rc, status_for(err), "kernel %s is not running", rc->route.param);
+        else
+            respond_json(rc, MHD_HTTP_OK, session_json(s));
+        return;
+    case ROUTE_KERNEL_EXECUTE:
+    case ROUTE_KERNEL_RETRY:
+        s = find_or_404(rc, "kernel");
+        if (s == NULL || !take_exec(rc, rc->route.id == ROUTE_KERNEL_RETRY))
+            return;
+        session_execute(reg, s, &rc->job);
+        park(rc, MHD_HTTP_OK);
+        return;
+    }
+    respond_error(rc, MHD_HTTP_NOT_FOUND, "Not Found");
+}
+
+/* ---- libmicrohttpd callbacks ---------------------------------------------------------- */
+
+static bool request_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > HTTP_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* First sight of a request: route, authenticate, check the announced body size. Sets a
+ * response when the request is refused. */
+static void admit(struct request_ctx *rc, const char *url)
+{
+    const struct config *cfg = rc->api->p.cfg;
+    const char *hdr;
+    char detail[256];
+    int err;
+
+    err = request_route(rc->verb, url, &rc->route, detail, sizeof(detail));
+    if (err == -EPERM) {
+        rc->allow = rc->route.allow;
+        respond_error(rc, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
+        return;
+    }
+    if (err == -ENOENT) {
+        respond_error(rc, MHD_HTTP_NOT_FOUND, "Not Found");
+        return;
+    }
+    if (rc->route.id != ROUTE_HEALTH || err < 0) {
+        hdr = MHD_lookup_connection_value(rc->conn, MHD_HEADER_KIND, "Authorization");
+        rc->tenant = auth_check(rc->api->p.auth, hdr);
+        if (rc->tenant == NULL) {
+            rc->challenge = true;
+            respond_error(rc, MHD_HTTP_UNAUTHORIZED,
+                          hdr ? "invalid API key" : "missing Authorization: Bearer <key>");
+            return;
+        }
+    }
+    if (err < 0) {
+        respond_error(rc, status_for(err), "%s", detail);
+        return;
+    }
+    hdr = MHD_lookup_connection_value(rc->conn, MHD_HEADER_KIND, "Content-Length");
+    if (hdr != NULL) {
+        char *end = NULL;
+        unsigned long long n = strtoull(hdr, &end, 10);
+
+        if (end == hdr || *end != '\0' || n > (unsigned long long)cfg->max_body) {
+            respond_error(rc, MHD_HTTP_CONTENT_TOO_LARGE,
+                          "request body larger than %lld bytes", cfg->max_body);
+            return;
+        }
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    struct http_api *api = cls;
+    struct request_ctx *rc = *req_cls;
+
+    (void)version;
+    if (rc == NULL) {
+        const char *rid;
+
+        rc = calloc(1, sizeof(*rc));
+        if (rc == NULL)
+            return MHD_NO;
+        *req_cls = rc;
+        rc->api = api;
+        rc->conn = conn;
+        rc->started_us = now_us();
+        rc->verb = request_method(method);
+        snprintf(rc->method, sizeof(rc->method), "%s", method);
+        snprintf(rc->path, sizeof(rc->path), "%s", url);
+        buf_init(&rc->body, (size_t)api->p.cfg->max_body);
+        rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (rid != NULL && request_id_ok(rid))
+            snprintf(rc->request_id, sizeof(rc->request_id), "%s", rid);
+        else
+            random_hex(rc->request_id, 16);
+        admit(rc, url);
+        if (rc->has_response)
+            return send_response(rc);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!rc->too_large && buf_append(&rc->body, upload_data, *upload_data_size) < 0) {
+            rc->too_large = true;
+            buf_cleanup(&rc->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!rc->has_response && !rc->suspended) {
+        if (rc->too_large)
+            respond_error(rc, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than %lld bytes",
+                          api->p.cfg->max_body);
+        else
+            dispatch(rc);
+    }
+    if (rc->has_response && !rc->suspended)
+        return send_response(rc);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct request_ctx *rc = *req_cls;
+    long duration;
+
+    (void)cls;
+    (void)conn;
+    if (rc == NULL)
+        return;
+    duration = (long)((now_us() - rc->started_us) / 1000);
+    if (rc->route.id != ROUTE_HEALTH || rc->status >= 400)
+        log_emit(LOG_INFO,
+                 &(struct log_ctx){.request_id = rc->request_id, .tenant = rc->tenant},
+                 "http.request", duration, "%s %s -> %u%s", rc->method, rc->path, rc->status,
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
+    buf_cleanup(&rc->body);
+    free(rc->response);
+    session_job_cleanup(&rc->job);
+    free(rc);
+    *req_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn(NULL, "http.server", "%s", msg);
+}
+
+static void on_run_soon(struct loop_defer *d)
+{
+    struct http_api *api = LIST_CONTAINER(d, struct http_api, run_soon);
+
+    MHD_run(api->mhd);
+}
+
+static void on_mhd_ready(void *arg, uint32_t events)
+{
+    struct http_api *api = arg;
+
+    (void)events;
+    MHD_run(api->mhd);
+}
+
+/* Before the loop waits: let libmicrohttpd's connection timeouts shorten the wait. */
+static int mhd_timeout(void *arg)
+{
+    struct http_api *api = arg;
+    MHD_UNSIGNED_LONG_LONG ms = 0;
+
+    if (MHD_get_timeout(api->mhd, &ms) != MHD_YES)
+        return -1;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t errlen)
+{
+    struct http_api *api = calloc(1, sizeof(*api));
+    const union MHD_DaemonInfo *info;
+    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+
+    if (api == NULL)
+        return NULL;
+    api->p = *p;
+    list_init(&api->run_soon.node);
+    api->run_soon.fn = on_run_soon;
+    if (p->cfg->addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    api->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
+        MHD_OPTION_SOCK_ADDR,
+        (const struct sockaddr *)&p->cfg->addr, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)HTTP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_HEADER_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned int)512, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+    if (api->mhd == NULL) {
+        snprintf(err, errlen, "cannot listen on %s (address in use, or not an address of this host)",
+                 p->cfg->listen);
+        free(api);
+        return NULL;
+    }
+    info = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    api->io.fd = info ? info->epoll_fd : -1;
+    api->io.fn = on_mhd_ready;
+    api->io.arg = api;
+    if (api->io.fd < 0 || loop_io_add(p->loop, &api->io, EPOLLIN) < 0) {
+        snprintf(err, errlen, "cannot watch the HTTP server's descriptors");
+        MHD_stop_daemon(api->mhd);
+        free(api);
+        return NULL;
+    }
+    loop_set_prepare(p->loop, mhd_timeout, api);
+    return api;
+}
+
+void http_api_quiesce(struct http_api *api)
+{
+    MHD_socket fd = MHD_quiesce_daemon(api->mhd);
+
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+void http_api_free(struct http_api *api)
+{
+    if (api == NULL)
+        return;
+    loop_set_prepare(api->p.loop, NULL, NULL);
+    list_remove(&api->run_soon.node);
+    loop_io_del(api->p.loop, &api->io);
+    MHD_stop_daemon(api->mhd);
+    free(api);
+}

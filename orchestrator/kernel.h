@@ -1,0 +1,76 @@
+/* One Jupyter client per kernel: the five ZeroMQ channels (shell, iopub, control, stdin,
+ * heartbeat) over ipc:// sockets in the session directory, messages signed and verified,
+ * replies and broadcasts routed to the request they answer. Loop thread only. */
+#ifndef KERNELBOX_KERNEL_H
+#define KERNELBOX_KERNEL_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "util/list.h"
+#include "wire.h"
+
+enum kernel_channel {
+    KERNEL_SHELL = 0,
+    KERNEL_IOPUB,
+    KERNEL_CONTROL,
+    KERNEL_STDIN,
+    KERNEL_HB,
+    KERNEL_NCHANNELS
+};
+
+/* The socket of channel c is "<dir>/k-<c+1>" (ipykernel names ipc sockets ip-port). */
+#define KERNEL_SOCKET_PREFIX "k"
+#define KERNEL_MSG_ID_MAX 64
+
+struct kernel;
+struct kernel_request;
+
+/* Called for every verified message on shell, control, stdin or iopub whose parent is req. */
+typedef void (*kernel_msg_fn)(struct kernel_request *req, enum kernel_channel ch,
+                              const struct wire_msg *msg);
+
+/* A request in flight; embed it in the owner. */
+struct kernel_request {
+    struct list_node node;
+    char msg_id[KERNEL_MSG_ID_MAX];
+    kernel_msg_fn fn;
+};
+
+struct kernel_events {
+    void *owner;
+    /* The heartbeat went unanswered too long. Called once; the kernel object stays valid. */
+    void (*hb_lost)(void *owner);
+};
+
+/* Connect to the kernel whose sockets are in dir, signing with the key_len bytes of key (the
+ * kernel's HMAC key is the text of the connection file's "key"). Sockets connect lazily, so
+ * this succeeds before the kernel has bound them. Returns NULL on failure. */
+struct kernel *kernel_new(struct loop *loop, void *zctx, const char *dir, const char *key,
+                          size_t key_len, const struct kernel_events *ev);
+
+/* Close the sockets and free the kernel. Pending requests are forgotten without a call.
+ * The memory is released at the loop's next safe point. NULL is a no-op. */
+void kernel_free(struct kernel *k);
+
+/* Send msg_type with content (borrowed) on a channel. When req is given, its fn is called
+ * for every message whose parent is this one until kernel_request_done(req).
+ * Returns 0 or -errno (-EAGAIN when the socket's queue is full). */
+int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
+                json_object *content, kernel_msg_fn fn, struct kernel_request *req);
+
+/* Stop routing messages to req; a no-op if it is not pending. */
+void kernel_request_done(struct kernel_request *req);
+
+/* Ping the heartbeat channel every interval_ms; after misses unanswered pings call hb_lost. */
+void kernel_heartbeat_start(struct kernel *k, uint64_t interval_ms, int misses);
+
+/* Messages dropped for a bad signature or bad framing since the kernel was connected. */
+uint64_t kernel_dropped(const struct kernel *k);
+
+/* Initialise the ZeroMQ context shared by all kernels. Returns NULL on failure. */
+void *kernel_context_new(int max_sockets);
+
+#endif

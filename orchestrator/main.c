@@ -1,0 +1,342 @@
+/* kernelboxd: start-up order (config, runtime directory, Docker Engine, leftovers, HTTP),
+ * the event loop, and an orderly shutdown that leaves no container behind. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "auth.h"
+#include "backend.h"
+#include "config.h"
+#include "http_api.h"
+#include "kernel.h"
+#include "kernel_seccomp_profile.h"
+#include "log.h"
+#include "loop.h"
+#include "openapi_spec.h"
+#include "session.h"
+#include "util/text.h"
+#include "workers.h"
+
+#define SHUTDOWN_DEADLINE_MS 30000
+#define ZMQ_MAX_SOCKETS_LIMIT 65536
+
+struct daemon {
+    struct config cfg;
+    struct loop *loop;
+    struct workers *workers;
+    struct backend *backend;
+    void *zctx;
+    struct session_registry *reg;
+    struct http_api *http;
+    struct auth *auth;
+    char instance[13];
+    int sigfd;
+    struct loop_io sig_io;
+    struct loop_timer shutdown_timer;
+    bool stopping;
+};
+
+/* Make sure the runtime directory exists and is ours alone; warn when it is not a tmpfs. */
+static int prepare_runtime_dir(const struct config *cfg, char *err, size_t errlen)
+{
+    struct statfs fs;
+    struct stat st;
+
+    if (mkdir(cfg->runtime_dir, 0711) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "KERNELBOX_RUNTIME_DIR: cannot create %s: %s", cfg->runtime_dir,
+                 strerror(errno));
+        return -errno;
+    }
+    if (lstat(cfg->runtime_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "KERNELBOX_RUNTIME_DIR: %s is not a directory", cfg->runtime_dir);
+        return -ENOTDIR;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(err, errlen, "KERNELBOX_RUNTIME_DIR: %s belongs to another user",
+                 cfg->runtime_dir);
+        return -EPERM;
+    }
+    /* Others may pass through to a session's sockets only by knowing its name. */
+    if (chmod(cfg->runtime_dir, 0711) < 0) {
+        snprintf(err, errlen, "KERNELBOX_RUNTIME_DIR: cannot set the mode of %s: %s",
+                 cfg->runtime_dir, strerror(errno));
+        return -errno;
+    }
+    if (statfs(cfg->runtime_dir, &fs) == 0 && fs.f_type != TMPFS_MAGIC)
+        log_warn(NULL, "startup.runtime_dir",
+                 "%s is not a tmpfs: connection files would touch a disk for a moment",
+                 cfg->runtime_dir);
+    return 0;
+}
+
+/* The label that tells this daemon's containers from another's on the same engine. */
+static void instance_id(const struct config *cfg, char out[13])
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    char hex[2 * SHA256_DIGEST_LENGTH + 1];
+
+    SHA256((const unsigned char *)cfg->runtime_dir, strlen(cfg->runtime_dir), digest);
+    hex_encode(digest, sizeof(digest), hex);
+    memcpy(out, hex, 12);
+    out[12] = '\0';
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void on_shutdown_complete(void *arg)
+{
+    struct daemon *d = arg;
+
+    log_info(NULL, "shutdown.done", "every session removed");
+    loop_stop(d->loop);
+}
+
+static void on_shutdown_deadline(struct loop_timer *t)
+{
+    struct daemon *d = LIST_CONTAINER(t, struct daemon, shutdown_timer);
+
+    log_error(NULL, "shutdown.deadline", "sessions still being removed after %d s; exiting",
+              SHUTDOWN_DEADLINE_MS / 1000);
+    loop_stop(d->loop);
+}
+
+static void begin_shutdown(struct daemon *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_info(NULL, "shutdown.begin", "%s: removing %d session(s)", why, session_count(d->reg));
+    http_api_quiesce(d->http);
+    loop_timer_init(&d->shutdown_timer, on_shutdown_deadline);
+    loop_timer_start(d->loop, &d->shutdown_timer, now_ms() + SHUTDOWN_DEADLINE_MS);
+    session_shutdown(d->reg, on_shutdown_complete, d);
+}
+
+static void on_signal(void *arg, uint32_t events)
+{
+    struct daemon *d = arg;
+    struct signalfd_siginfo si;
+
+    (void)events;
+    while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            begin_shutdown(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+}
+
+static int setup_signals(struct daemon *d)
+{
+    sigset_t set;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* Blocked before any thread starts, so every thread inherits the mask. */
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return d->sigfd < 0 ? -1 : 0;
+}
+
+static void print_banner(const struct daemon *d, bool generated)
+{
+    const char *listen = d->cfg.listen;
+
+    printf("kernelbox %s listening on http://%s\n", KERNELBOX_VERSION, listen);
+    if (generated) {
+        printf("No KERNELBOX_API_KEY was set, so this run uses a generated key "
+               "(shown once, never logged):\n\n    %s\n\n",
+               d->cfg.api_key);
+        printf("Authenticate every request with it, for example:\n"
+               "    curl -H 'Authorization: Bearer %s' http://%s/sessions\n",
+               d->cfg.api_key, listen);
+    } else {
+        printf("Authenticate with the key in KERNELBOX_API_KEY, for example:\n"
+               "    curl -H \"Authorization: Bearer $KERNELBOX_API_KEY\" http://%s/sessions\n",
+               listen);
+    }
+    fflush(stdout);
+}
+
+static int run(struct daemon *d)
+{
+    struct session_registry_params rp;
+    struct http_api_params hp;
+    char err[BACKEND_ERR_MAX];
+    bool generated = false;
+    int rc;
+
+    if (d->cfg.api_key == NULL) {
+        char key[AUTH_GENERATED_KEY_LEN + 1];
+
+        if (auth_generate_key(key, sizeof(key)) < 0) {
+            fprintf(stderr, "kernelboxd: cannot generate an API key\n");
+            return 1;
+        }
+        d->cfg.api_key = strdup(key);
+        OPENSSL_cleanse(key, sizeof(key));
+        generated = true;
+    }
+    d->auth = auth_new(d->cfg.api_key);
+    if (d->auth == NULL || d->cfg.api_key == NULL) {
+        fprintf(stderr, "kernelboxd: out of memory\n");
+        return 1;
+    }
+    if (prepare_runtime_dir(&d->cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "kernelboxd: %s\n", err);
+        return 1;
+    }
+    instance_id(&d->cfg, d->instance);
+    raise_fd_limit();
+    if (setup_signals(d) < 0) {
+        fprintf(stderr, "kernelboxd: cannot set up signal handling: %s\n", strerror(errno));
+        return 1;
+    }
+
+    d->backend = docker_backend_new(d->cfg.docker_socket);
+    if (d->backend == NULL) {
+        fprintf(stderr, "kernelboxd: out of memory\n");
+        return 1;
+    }
+    memset(&rp, 0, sizeof(rp));
+    rp.cfg = &d->cfg;
+    rp.backend = d->backend;
+    rp.instance = d->instance;
+    rp.seccomp_json = kernel_seccomp_profile_json;
+
+    rc = d->backend->ops->check(d->backend, d->cfg.image, err, sizeof(err));
+    if (rc == -ENOENT) {
+        fprintf(stderr, "kernelboxd: KERNELBOX_IMAGE: %s\n", err);
+        return 1;
+    }
+    if (rc < 0) {
+        /* Keep serving: requests that need the engine get 503 until it answers. */
+        log_warn(NULL, "startup.engine", "%s; sessions will fail with 503 until it answers",
+                 err);
+    } else {
+        rc = session_sweep(&rp, err, sizeof(err));
+        if (rc > 0)
+            log_info(NULL, "startup.sweep", "removed %d container(s) left by an earlier run",
+                     rc);
+        else if (rc < 0)
+            log_warn(NULL, "startup.sweep", "%s", err);
+    }
+
+    d->loop = loop_new();
+    d->zctx = kernel_context_new(ZMQ_MAX_SOCKETS_LIMIT);
+    if (d->loop == NULL || d->zctx == NULL) {
+        fprintf(stderr, "kernelboxd: cannot create the event loop\n");
+        return 1;
+    }
+    d->workers = workers_new(d->loop, (int)d->cfg.docker_workers);
+    if (d->workers == NULL) {
+        fprintf(stderr, "kernelboxd: cannot start worker threads\n");
+        return 1;
+    }
+    rp.loop = d->loop;
+    rp.workers = d->workers;
+    rp.zctx = d->zctx;
+    d->reg = session_registry_new(&rp);
+    if (d->reg == NULL) {
+        fprintf(stderr, "kernelboxd: out of memory\n");
+        return 1;
+    }
+    d->sig_io.fd = d->sigfd;
+    d->sig_io.fn = on_signal;
+    d->sig_io.arg = d;
+    loop_io_add(d->loop, &d->sig_io, EPOLLIN);
+
+    memset(&hp, 0, sizeof(hp));
+    hp.cfg = &d->cfg;
+    hp.loop = d->loop;
+    hp.reg = d->reg;
+    hp.auth = d->auth;
+    hp.openapi_json = openapi_spec_json;
+    hp.openapi_yaml = openapi_spec_yaml;
+    d->http = http_api_new(&hp, err, sizeof(err));
+    if (d->http == NULL) {
+        fprintf(stderr, "kernelboxd: KERNELBOX_LISTEN: %s\n", err);
+        return 1;
+    }
+    print_banner(d, generated);
+    log_info(NULL, "startup.ready", "listening on %s; image %s; runtime directory %s",
+             d->cfg.listen, d->cfg.image, d->cfg.runtime_dir);
+
+    rc = loop_run(d->loop);
+    if (rc < 0) {
+        log_error(NULL, "loop.failed", "event loop failed: %s", strerror(-rc));
+        return 1;
+    }
+    return 0;
+}
+
+static void cleanup(struct daemon *d)
+{
+    http_api_free(d->http);
+    session_registry_free(d->reg);
+    workers_free(d->workers);
+    if (d->zctx != NULL)
+        zmq_ctx_term(d->zctx);
+    loop_free(d->loop);
+    docker_backend_free(d->backend);
+    auth_free(d->auth);
+    if (d->sigfd >= 0)
+        close(d->sigfd);
+    config_cleanup(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon d;
+    enum config_action action;
+    char err[512];
+    int rc;
+
+    d.sigfd = -1;
+    if (config_load(&d.cfg, argc, argv, &action, err, sizeof(err)) < 0) {
+        fprintf(stderr, "kernelboxd: %s\n", err);
+        config_cleanup(&d.cfg);
+        return 2;
+    }
+    if (action == CONFIG_HELP) {
+        config_usage(stdout);
+        config_cleanup(&d.cfg);
+        return 0;
+    }
+    if (action == CONFIG_VERSION) {
+        printf("kernelboxd %s\n", KERNELBOX_VERSION);
+        config_cleanup(&d.cfg);
+        return 0;
+    }
+    log_set_level(d.cfg.log_level);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = run(&d);
+    cleanup(&d);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,438 @@
+/* What a client sends, checked before anything acts on it: the route table, path segments and
+ * JSON bodies. No I/O and no state: every function here is unit-tested and fuzzed. */
+#include "request.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/json.h"
+#include "util/text.h"
+
+/* A path pattern: literal segments, and "*" for the one {name}/{id} parameter. */
+struct route_def {
+    enum route_id id;
+    const char *segments[4];
+    int methods; /* enum http_method bits */
+    const char *allow;
+};
+
+static const struct route_def routes[] = {
+    {ROUTE_ROOT, {NULL}, METHOD_GET, "GET"},
+    {ROUTE_HEALTH, {"health", NULL}, METHOD_GET, "GET"},
+    {ROUTE_OPENAPI_JSON, {"openapi.json", NULL}, METHOD_GET, "GET"},
+    {ROUTE_OPENAPI_YAML, {"openapi.yaml", NULL}, METHOD_GET, "GET"},
+    {ROUTE_SESSIONS, {"sessions", NULL}, METHOD_GET, "GET"},
+    {ROUTE_SESSION, {"sessions", "*", NULL}, METHOD_GET | METHOD_POST | METHOD_DELETE,
+     "GET, POST, DELETE"},
+    {ROUTE_SESSION_EXECUTE, {"sessions", "*", "execute", NULL}, METHOD_POST, "POST"},
+    {ROUTE_KERNELS, {"kernels", NULL}, METHOD_GET | METHOD_POST | METHOD_DELETE,
+     "GET, POST, DELETE"},
+    {ROUTE_KERNEL, {"kernels", "*", NULL}, METHOD_GET | METHOD_DELETE, "GET, DELETE"},
+    {ROUTE_KERNEL_RESTART, {"kernels", "*", "restart", NULL}, METHOD_POST, "POST"},
+    {ROUTE_KERNEL_INTERRUPT, {"kernels", "*", "interrupt", NULL}, METHOD_POST, "POST"},
+    {ROUTE_KERNEL_EXECUTE, {"kernels", "*", "execute", NULL}, METHOD_POST, "POST"},
+    {ROUTE_KERNEL_RETRY, {"kernels", "*", "execute", "retry"}, METHOD_POST, "POST"},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+#define MAX_SEGMENTS 4
+#define MAX_PATH 1024
+
+static int fail(char *detail, size_t detail_len, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *detail, size_t detail_len, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (detail != NULL && detail_len > 0) {
+        va_start(ap, fmt);
+        vsnprintf(detail, detail_len, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+enum http_method request_method(const char *method)
+{
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return METHOD_GET;
+    if (strcmp(method, "POST") == 0)
+        return METHOD_POST;
+    if (strcmp(method, "DELETE") == 0)
+        return METHOD_DELETE;
+    return METHOD_OTHER;
+}
+
+bool request_name_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > REQUEST_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+            return false;
+    }
+    return true;
+}
+
+/* Split path into segments in place. Returns the count, or -1 when there are too many or
+ * the path is malformed (empty segment, no leading slash). */
+static int split(char *path, char *segs[MAX_SEGMENTS])
+{
+    int n = 0;
+    char *p = path;
+
+    if (*p != '/')
+        return -1;
+    p++;
+    if (*p == '\0')
+        return 0;
+    while (*p != '\0') {
+        char *slash = strchr(p, '/');
+
+        if (n == MAX_SEGMENTS)
+            return -1;
+        if (slash == p)
+            return -1;
+        segs[n++] = p;
+        if (slash == NULL)
+            break;
+        *slash = '\0';
+        p = slash + 1;
+        if (*p == '\0')
+            return -1; /* trailing slash */
+    }
+    return n;
+}
+
+int request_route(enum http_method method, const char *path, struct route_match *m,
+                  char *detail, size_t detail_len)
+{
+    char copy[MAX_PATH], *segs[MAX_SEGMENTS];
+    size_t len = strlen(path);
+    int n;
+
+    memset(m, 0, sizeof(*m));
+    if (len >= sizeof(copy))
+        return fail(detail, detail_len, -ENOENT, "Not Found");
+    memcpy(copy, path, len + 1);
+    n = split(copy, segs);
+    if (n < 0)
+        return fail(detail, detail_len, -ENOENT, "Not Found");
+
+    for (size_t r = 0; r < NROUTES; r++) {
+        const struct route_def *def = &routes[r];
+        const char *param = NULL;
+        int k;
+
+        for (k = 0; k < MAX_SEGMENTS && def->segments[k] != NULL; k++) {
+            if (k >= n)
+                break;
+            if (strcmp(def->segments[k], "*") == 0)
+                param = segs[k];
+            else if (strcmp(def->segments[k], segs[k]) != 0)
+                break;
+        }
+        if ((k < MAX_SEGMENTS && def->segments[k] != NULL) || k != n)
+            continue;
+        /* The path matches this route. */
+        if (!(def->methods & (int)method)) {
+            m->allow = def->allow;
+            return fail(detail, detail_len, -EPERM, "Method Not Allowed");
+        }
+        if (param != NULL) {
+            if (!request_name_valid(param, strlen(param)))
+                return fail(detail, detail_len, -EINVAL,
+                            "invalid name: must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+            memcpy(m->param, param, strlen(param) + 1);
+        }
+        m->id = def->id;
+        return 0;
+    }
+    return fail(detail, detail_len, -ENOENT, "Not Found");
+}
+
+/* Parse a body that must be a JSON object. An empty body gives *obj = NULL when allowed. */
+static int parse_object(const char *body, size_t len, bool allow_empty, json_object **obj,
+                        char *detail, size_t detail_len)
+{
+    size_t i = 0;
+
+    *obj = NULL;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r'))
+        i++;
+    if (i == len) {
+        if (allow_empty)
+            return 0;
+        return fail(detail, detail_len, -EINVAL, "a JSON object body is required");
+    }
+    if (!utf8_valid(body, len))
+        return fail(detail, detail_len, -EBADMSG, "request body is not valid UTF-8");
+    *obj = json_parse_strict(body, len, REQUEST_JSON_DEPTH);
+    if (*obj == NULL)
+        return fail(detail, detail_len, -EBADMSG,
+                    "request body is not valid JSON (or nested deeper than %d levels)",
+                    REQUEST_JSON_DEPTH);
+    if (!json_object_is_type(*obj, json_type_object)) {
+        json_object_put(*obj);
+        *obj = NULL;
+        return fail(detail, detail_len, -EINVAL, "request body must be a JSON object");
+    }
+    return 0;
+}
+
+/* Reject any key of obj not in allowed (NULL-terminated). */
+static int check_keys(json_object *obj, const char *const *allowed, char *detail,
+                      size_t detail_len)
+{
+    json_object_object_foreach(obj, key, val)
+    {
+        bool known = false;
+
+        (void)val;
+        for (const char *const *a = allowed; *a != NULL; a++) {
+            if (strcmp(*a, key) == 0) {
+                known = true;
+                break;
+            }
+        }
+        if (!known)
+            return fail(detail, detail_len, -EINVAL, "unknown field '%.64s'", key);
+    }
+    return 0;
+}
+
+static int parse_tags(json_object *obj, json_object **tags, char *detail, size_t detail_len)
+{
+    json_object *v = NULL;
+    int n = 0;
+
+    *tags = NULL;
+    if (!json_object_object_get_ex(obj, "tags", &v) || v == NULL)
+        return 0;
+    if (!json_object_is_type(v, json_type_object))
+        return fail(detail, detail_len, -EINVAL, "tags: must be an object of strings");
+    json_object_object_foreach(v, key, val)
+    {
+        if (++n > REQUEST_MAX_TAGS)
+            return fail(detail, detail_len, -EINVAL, "tags: at most %d entries",
+                        REQUEST_MAX_TAGS);
+        if (strlen(key) == 0 || strlen(key) > REQUEST_TAG_KEY_MAX)
+            return fail(detail, detail_len, -EINVAL, "tags: keys must be 1 to %d characters",
+                        REQUEST_TAG_KEY_MAX);
+        if (!json_object_is_type(val, json_type_string))
+            return fail(detail, detail_len, -EINVAL, "tags: value of '%.64s' must be a string",
+                        key);
+        if (json_object_get_string_len(val) > REQUEST_TAG_VALUE_MAX)
+            return fail(detail, detail_len, -EINVAL,
+                        "tags: value of '%.64s' is longer than %d characters", key,
+                        REQUEST_TAG_VALUE_MAX);
+    }
+    *tags = json_object_get(v);
+    return 0;
+}
+
+static int opt_name(json_object *obj, const char *field, char **out, char *detail,
+                    size_t detail_len)
+{
+    json_object *v = NULL;
+    const char *s;
+
+    *out = NULL;
+    if (!json_object_object_get_ex(obj, field, &v) || v == NULL)
+        return 0;
+    if (!json_object_is_type(v, json_type_string))
+        return fail(detail, detail_len, -EINVAL, "%s: must be a string", field);
+    s = json_object_get_string(v);
+    if (!request_name_valid(s, (size_t)json_object_get_string_len(v)))
+        return fail(detail, detail_len, -EINVAL,
+                    "%s: must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}", field);
+    *out = strdup(s);
+    return *out ? 0 : -ENOMEM;
+}
+
+int request_parse_exec(const char *body, size_t len, bool retry, struct request_exec *out,
+                       char *detail, size_t detail_len)
+{
+    static const char *const plain_keys[] = {"code", "language", "timeout", NULL};
+    static const char *const retry_keys[] = {"code",         "language",          "timeout",
+                                             "max_attempts", "replacement_codes", NULL};
+    json_object *obj = NULL, *v = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->timeout = -1;
+    rc = parse_object(body, len, false, &obj, detail, detail_len);
+    if (rc < 0)
+        return rc;
+    rc = check_keys(obj, retry ? retry_keys : plain_keys, detail, detail_len);
+    if (rc < 0)
+        goto out;
+
+    if (!json_object_object_get_ex(obj, "code", &v) || v == NULL) {
+        rc = fail(detail, detail_len, -EINVAL, "code: field required");
+        goto out;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        rc = fail(detail, detail_len, -EINVAL, "code: must be a string");
+        goto out;
+    }
+    out->code = malloc((size_t)json_object_get_string_len(v) + 1);
+    if (out->code == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    memcpy(out->code, json_object_get_string(v), (size_t)json_object_get_string_len(v) + 1);
+    if (strlen(out->code) != (size_t)json_object_get_string_len(v)) {
+        rc = fail(detail, detail_len, -EINVAL, "code: must not contain NUL characters");
+        goto out;
+    }
+
+    if (json_object_object_get_ex(obj, "language", &v) && v != NULL) {
+        const char *lang = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                    : "";
+
+        if (strcmp(lang, "python") == 0) {
+            out->bash = false;
+        } else if (strcmp(lang, "bash") == 0) {
+            out->bash = true;
+        } else {
+            rc = fail(detail, detail_len, -EINVAL, "language: must be 'python' or 'bash'");
+            goto out;
+        }
+    }
+
+    if (json_object_object_get_ex(obj, "timeout", &v) && v != NULL) {
+        double t;
+
+        if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)) {
+            rc = fail(detail, detail_len, -EINVAL, "timeout: must be a number of seconds");
+            goto out;
+        }
+        t = json_object_get_double(v);
+        if (!isfinite(t) || t < REQUEST_MIN_TIMEOUT || t > REQUEST_MAX_TIMEOUT) {
+            rc = fail(detail, detail_len, -EINVAL,
+                      "timeout: must be from %.1f to %.0f seconds", REQUEST_MIN_TIMEOUT,
+                      REQUEST_MAX_TIMEOUT);
+            goto out;
+        }
+        out->timeout = t;
+    }
+
+    if (retry && json_object_object_get_ex(obj, "max_attempts", &v) && v != NULL) {
+        int64_t n;
+
+        if (!json_object_is_type(v, json_type_int)) {
+            rc = fail(detail, detail_len, -EINVAL, "max_attempts: must be an integer");
+            goto out;
+        }
+        n = json_object_get_int64(v);
+        if (n < 1 || n > REQUEST_MAX_REPLACEMENTS) {
+            rc = fail(detail, detail_len, -EINVAL, "max_attempts: must be from 1 to %d",
+                      REQUEST_MAX_REPLACEMENTS);
+            goto out;
+        }
+        out->max_attempts = (int)n;
+    }
+
+    if (retry && json_object_object_get_ex(obj, "replacement_codes", &v) && v != NULL) {
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array)) {
+            rc = fail(detail, detail_len, -EINVAL,
+                      "replacement_codes: must be an array of strings");
+            goto out;
+        }
+        n = json_object_array_length(v);
+        if (n > REQUEST_MAX_REPLACEMENTS) {
+            rc = fail(detail, detail_len, -EINVAL, "replacement_codes: at most %d entries",
+                      REQUEST_MAX_REPLACEMENTS);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            json_object *item = json_object_array_get_idx(v, i);
+
+            if (!json_object_is_type(item, json_type_string) ||
+                strlen(json_object_get_string(item)) !=
+                    (size_t)json_object_get_string_len(item)) {
+                rc = fail(detail, detail_len, -EINVAL,
+                          "replacement_codes[%zu]: must be a string without NUL characters",
+                          i);
+                goto out;
+            }
+        }
+        out->replacement_codes = json_object_get(v);
+    }
+    rc = 0;
+
+out:
+    json_object_put(obj);
+    if (rc < 0)
+        request_exec_cleanup(out);
+    return rc;
+}
+
+void request_exec_cleanup(struct request_exec *r)
+{
+    free(r->code);
+    r->code = NULL;
+    json_object_put(r->replacement_codes);
+    r->replacement_codes = NULL;
+}
+
+int request_parse_session(const char *body, size_t len, json_object **tags, char *detail,
+                          size_t detail_len)
+{
+    static const char *const keys[] = {"tags", NULL};
+    json_object *obj = NULL;
+    int rc;
+
+    *tags = NULL;
+    rc = parse_object(body, len, true, &obj, detail, detail_len);
+    if (rc < 0 || obj == NULL)
+        return rc;
+    rc = check_keys(obj, keys, detail, detail_len);
+    if (rc == 0)
+        rc = parse_tags(obj, tags, detail, detail_len);
+    json_object_put(obj);
+    return rc;
+}
+
+int request_parse_kernel(const char *body, size_t len, char **name, char **session_name,
+                         json_object **tags, char *detail, size_t detail_len)
+{
+    static const char *const keys[] = {"name", "session_name", "tags", NULL};
+    json_object *obj = NULL;
+    int rc;
+
+    *name = NULL;
+    *session_name = NULL;
+    *tags = NULL;
+    rc = parse_object(body, len, true, &obj, detail, detail_len);
+    if (rc < 0 || obj == NULL)
+        return rc;
+    rc = check_keys(obj, keys, detail, detail_len);
+    if (rc == 0)
+        rc = opt_name(obj, "name", name, detail, detail_len);
+    if (rc == 0)
+        rc = opt_name(obj, "session_name", session_name, detail, detail_len);
+    if (rc == 0)
+        rc = parse_tags(obj, tags, detail, detail_len);
+    json_object_put(obj);
+    if (rc < 0) {
+        free(*name);
+        free(*session_name);
+        json_object_put(*tags);
+        *name = NULL;
+        *session_name = NULL;
+        *tags = NULL;
+    }
+    return rc;
+}

@@ -1,0 +1,56 @@
+/* The result of one execution: what the kernel printed and displayed, capped as it arrives so
+ * that no amount of output can grow the daemon past a fixed budget, and its JSON form. */
+#ifndef KERNELBOX_RESULT_H
+#define KERNELBOX_RESULT_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "wire.h"
+
+#define RESULT_MAX_OUTPUTS 1000          /* items in outputs[] */
+#define RESULT_OUTPUTS_BUDGET (16u << 20) /* bytes of item text and rich data together */
+#define RESULT_MAX_TRACEBACK 200         /* traceback lines kept */
+#define RESULT_TRUNCATION_MARKER "\n...[truncated by kernelbox]..."
+
+enum result_status {
+    RESULT_SUCCESS = 0,
+    RESULT_ERROR,
+    RESULT_TIMEOUT,
+    RESULT_MAX_ATTEMPTS,
+    RESULT_KERNEL_DIED,
+};
+
+struct result;
+
+/* A new, empty result keeping at most char_limit characters of each text. NULL on failure. */
+struct result *result_new(long char_limit);
+
+/* NULL is a no-op. */
+void result_free(struct result *r);
+
+/* Fold one iopub message (stream, display_data, update_display_data, execute_result, error,
+ * clear_output, execute_input) into the result. Other types are ignored. */
+void result_add_iopub(struct result *r, const struct wire_msg *msg);
+
+/* Fold the shell execute_reply into the result (status, execution count, error fallback). */
+void result_add_reply(struct result *r, const struct wire_msg *msg);
+
+/* Mark the result as failed with a status other than error, with an explanatory error. */
+void result_fail(struct result *r, enum result_status status, const char *ename,
+                 const char *evalue);
+
+void result_set_duration(struct result *r, long duration_ms);
+void result_set_kernel_restarted(struct result *r, bool restarted);
+
+enum result_status result_status(const struct result *r);
+const char *result_status_name(enum result_status status);
+
+/* A snapshot for attempts[]: attempt, code, status, output, stderr, error. New reference. */
+json_object *result_attempt_json(const struct result *r, int attempt, const char *code);
+
+/* The full result object. attempts (may be NULL) is borrowed; status overrides the result's
+ * own status when >= 0. New reference, or NULL when out of memory. */
+json_object *result_to_json(const struct result *r, json_object *attempts, int status);
+
+#endif

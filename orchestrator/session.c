@@ -1,0 +1,1359 @@
+/* Sessions: the registry of live kernels, each in its own hardened container, their lifecycle
+ * (create, handshake, restart, remove) and the queue that runs one execution at a time per
+ * session, in arrival order. Loop thread only; container work runs on the worker pool. */
+#include "session.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kernel.h"
+#include "log.h"
+#include "result.h"
+#include "util/fs.h"
+#include "util/text.h"
+#include "wire.h"
+
+#define KEY_HEX (2 * WIRE_KEY_LEN)
+#define SHORT_ID_LEN 12
+#define KERNEL_ID_LEN 32
+#define HANDSHAKE_RESEND_MS 1000
+#define HANDSHAKE_IOPUB_RESEND_MS 20
+#define IDLE_AFTER_REPLY_MS 2000 /* how long to wait for "idle" once the reply is in */
+#define HEARTBEAT_INTERVAL_MS 1000
+#define HEARTBEAT_MISSES 5
+
+enum session_state { ST_STARTING, ST_READY, ST_RESTARTING, ST_DEAD, ST_REMOVING };
+enum lc_op { LC_CREATE, LC_RESTART, LC_REMOVE };
+
+struct lifecycle {
+    struct work work;
+    struct session *s;
+    enum lc_op op;
+    char key[KEY_HEX + 1];
+    char container_id[BACKEND_ID_MAX];
+    int rc;
+    char err[BACKEND_ERR_MAX];
+};
+
+struct exec {
+    bool active;
+    struct session_job *job; /* NULL while the startup code runs */
+    struct kernel_request req;
+    struct result *result;
+    json_object *attempts;
+    int attempt;
+    const char *code;
+    uint64_t started_us;
+    struct loop_timer deadline;
+    struct loop_timer grace;
+    struct loop_timer idle_wait;
+    bool got_reply;
+    bool got_idle;
+    bool timed_out;
+    bool restarted;       /* the kernel was replaced during this job */
+    bool awaiting_kernel; /* next attempt waits for a fresh kernel */
+};
+
+struct delete_batch {
+    struct session_job *job;
+    int remaining;
+    json_object *ids;
+    int first_error;
+    char detail[SESSION_DETAIL_MAX];
+};
+
+struct session {
+    struct session_registry *reg;
+    struct list_node node;
+    char kernel_id[KERNEL_ID_LEN + 1];
+    char short_id[SHORT_ID_LEN + 1];
+    char *name;
+    char *session_name;
+    json_object *tags;
+    double created_at;
+    double last_used_at;
+    long attempt_count;
+    long restarts;
+    enum session_state state;
+    char dead_reason[SESSION_DETAIL_MAX];
+    char container_id[BACKEND_ID_MAX];
+    char dir[CONFIG_RUNTIME_DIR_MAX + 2 + SHORT_ID_LEN];
+    struct kernel *kernel;
+    bool hb_ok;
+
+    int hs_phase; /* 0 idle, 1 kernel_info, 2 startup code */
+    struct kernel_request hs_req;
+    bool hs_reply;
+    bool hs_iopub;
+    struct loop_timer hs_timeout;
+    struct loop_timer hs_resend;
+
+    struct lifecycle lc;
+    bool lc_busy;
+    bool remove_pending;
+    struct list_node queue;       /* executions, in arrival order */
+    struct list_node waiters;     /* jobs answered with the kernel object once ready */
+    struct list_node delete_jobs; /* jobs answered once the container is gone */
+    struct delete_batch *batch;
+    struct exec exec;
+    bool restart_unreported;
+    struct loop_defer kick;
+};
+
+struct session_registry {
+    struct session_registry_params p;
+    const struct config *cfg;
+    struct list_node live;
+    struct list_node dying;
+    int nlive;
+    bool shutting_down;
+    void (*shutdown_done)(void *arg);
+    void *shutdown_arg;
+    struct loop_defer shutdown_check;
+};
+
+static const char *const state_names[] = {"starting", "running", "restarting", "dead",
+                                          "removing"};
+
+/* ---- jobs ---------------------------------------------------------------------------- */
+
+static void job_finish_deferred(struct loop_defer *d)
+{
+    struct session_job *job = LIST_CONTAINER(d, struct session_job, finish);
+
+    job->done(job);
+}
+
+/* Complete job at the loop's next safe point (never inside the caller's call). */
+static void job_complete(struct session_registry *reg, struct session_job *job, int error,
+                         json_object *body, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void job_complete(struct session_registry *reg, struct session_job *job, int error,
+                         json_object *body, const char *fmt, ...)
+{
+    va_list ap;
+
+    list_remove(&job->node);
+    job->error = error;
+    job->body = body;
+    job->detail[0] = '\0';
+    if (fmt != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(job->detail, sizeof(job->detail), fmt, ap);
+        va_end(ap);
+    }
+    list_init(&job->finish.node);
+    job->finish.fn = job_finish_deferred;
+    loop_defer(reg->p.loop, &job->finish);
+}
+
+static void job_prepare(struct session_registry *reg, struct session_job *job)
+{
+    job->reg = reg;
+    job->error = 0;
+    job->body = NULL;
+    job->detail[0] = '\0';
+    list_init(&job->node);
+    list_init(&job->finish.node);
+}
+
+void session_job_cleanup(struct session_job *job)
+{
+    json_object_put(job->body);
+    job->body = NULL;
+    free(job->exec.code);
+    job->exec.code = NULL;
+    json_object_put(job->exec.replacement_codes);
+    job->exec.replacement_codes = NULL;
+}
+
+static void fail_list(struct session_registry *reg, struct list_node *list, int error,
+                      const char *detail)
+{
+    while (!list_empty(list)) {
+        struct session_job *job = LIST_CONTAINER(list_first(list), struct session_job, node);
+
+        job_complete(reg, job, error, NULL, "%s", detail);
+    }
+}
+
+/* ---- kernel objects ------------------------------------------------------------------- */
+
+json_object *session_json(const struct session *s)
+{
+    const struct config *cfg = s->reg->cfg;
+    json_object *obj = json_object_new_object(), *limits = json_object_new_object();
+    char when[40];
+    const char *exec_state;
+
+    json_object_object_add(obj, "kernel_id", json_object_new_string(s->kernel_id));
+    json_object_object_add(obj, "name", s->name ? json_object_new_string(s->name) : NULL);
+    json_object_object_add(obj, "session_name",
+                           s->session_name ? json_object_new_string(s->session_name) : NULL);
+    json_object_object_add(obj, "status", json_object_new_string(state_names[s->state]));
+    if (s->state != ST_READY)
+        exec_state = s->state == ST_DEAD || s->state == ST_REMOVING ? "dead" : "starting";
+    else
+        exec_state = s->exec.active ? "busy" : "idle";
+    json_object_object_add(obj, "execution_state", json_object_new_string(exec_state));
+    wall_iso8601(s->created_at, when);
+    json_object_object_add(obj, "created_at", json_object_new_string(when));
+    wall_iso8601(s->last_used_at, when);
+    json_object_object_add(obj, "last_used_at", json_object_new_string(when));
+    json_object_object_add(obj, "age_seconds",
+                           json_object_new_double(wall_now() - s->created_at));
+    json_object_object_add(obj, "attempt_count", json_object_new_int64(s->attempt_count));
+    json_object_object_add(obj, "tags",
+                           s->tags ? json_object_get(s->tags) : json_object_new_object());
+    json_object_object_add(obj, "connection_file", NULL);
+    json_object_object_add(obj, "image", json_object_new_string(cfg->image));
+    json_object_object_add(limits, "memory_bytes", json_object_new_int64(cfg->memory_limit));
+    json_object_object_add(limits, "cpus", json_object_new_double(cfg->cpus));
+    json_object_object_add(limits, "pids", json_object_new_int64(cfg->pids_limit));
+    json_object_object_add(limits, "tmpfs_bytes", json_object_new_int64(cfg->tmpfs_size));
+    json_object_object_add(obj, "limits", limits);
+    json_object_object_add(obj, "restarts", json_object_new_int64(s->restarts));
+    json_object_object_add(obj, "dead_reason",
+                           s->state == ST_DEAD ? json_object_new_string(s->dead_reason) : NULL);
+    return obj;
+}
+
+bool session_alive(const struct session *s)
+{
+    return s->state == ST_READY && s->kernel != NULL && s->hb_ok;
+}
+
+json_object *session_list_json(struct session_registry *reg)
+{
+    json_object *arr = json_object_new_array();
+    struct list_node *pos, *tmp;
+
+    LIST_FOREACH_SAFE(pos, tmp, &reg->live)
+    {
+        json_object_array_add(arr, session_json(LIST_CONTAINER(pos, struct session, node)));
+    }
+    return arr;
+}
+
+struct session *session_find(struct session_registry *reg, const char *ident)
+{
+    struct list_node *pos, *tmp;
+
+    LIST_FOREACH_SAFE(pos, tmp, &reg->live)
+    {
+        struct session *s = LIST_CONTAINER(pos, struct session, node);
+
+        if (strcmp(s->kernel_id, ident) == 0 || (s->name && strcmp(s->name, ident) == 0) ||
+            (s->session_name && strcmp(s->session_name, ident) == 0))
+            return s;
+    }
+    return NULL;
+}
+
+int session_count(const struct session_registry *reg)
+{
+    return reg->nlive;
+}
+
+/* ---- registry ------------------------------------------------------------------------- */
+
+struct session_registry *session_registry_new(const struct session_registry_params *p)
+{
+    struct session_registry *reg = calloc(1, sizeof(*reg));
+
+    if (reg == NULL)
+        return NULL;
+    reg->p = *p;
+    reg->cfg = p->cfg;
+    list_init(&reg->live);
+    list_init(&reg->dying);
+    list_init(&reg->shutdown_check.node);
+    return reg;
+}
+
+static void session_destroy(struct session *s);
+
+void session_registry_free(struct session_registry *reg)
+{
+    if (reg == NULL)
+        return;
+    while (!list_empty(&reg->live))
+        session_destroy(LIST_CONTAINER(list_first(&reg->live), struct session, node));
+    while (!list_empty(&reg->dying))
+        session_destroy(LIST_CONTAINER(list_first(&reg->dying), struct session, node));
+    free(reg);
+}
+
+/* ---- lifecycle work (worker threads) -------------------------------------------------- */
+
+static int write_connection_file(const char *dir, const char *key, char *err, size_t errlen)
+{
+    char path[256], text[1024];
+    int n, rc;
+
+    snprintf(path, sizeof(path), "%s/" BACKEND_CONNECTION_FILE, dir);
+    n = snprintf(text, sizeof(text),
+                 "{\"transport\":\"ipc\",\"ip\":\"" BACKEND_KERNEL_DIR
+                 "/" KERNEL_SOCKET_PREFIX "\",\"shell_port\":%d,\"iopub_port\":%d,"
+                 "\"control_port\":%d,\"stdin_port\":%d,\"hb_port\":%d,"
+                 "\"signature_scheme\":\"hmac-sha256\",\"key\":\"%s\","
+                 "\"kernel_name\":\"python3\"}\n",
+                 KERNEL_SHELL + 1, KERNEL_IOPUB + 1, KERNEL_CONTROL + 1, KERNEL_STDIN + 1,
+                 KERNEL_HB + 1, key);
+    unlink(path);
+    /* Readable by the kernel's group only, and gone once the kernel has read it. */
+    rc = fs_write_new(path, text, (size_t)n, 0440, SESSION_KERNEL_GID);
+    OPENSSL_cleanse(text, sizeof(text));
+    if (rc < 0)
+        snprintf(err, errlen, "cannot write the connection file in %s: %s", dir, strerror(-rc));
+    return rc;
+}
+
+static void remove_sockets(const char *dir)
+{
+    char path[256];
+
+    for (int c = 0; c < KERNEL_NCHANNELS; c++) {
+        snprintf(path, sizeof(path), "%s/" KERNEL_SOCKET_PREFIX "-%d", dir, c + 1);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s/" BACKEND_CONNECTION_FILE, dir);
+    unlink(path);
+}
+
+static void lc_run(struct work *w)
+{
+    struct lifecycle *lc = LIST_CONTAINER(w, struct lifecycle, work);
+    struct session *s = lc->s;
+    struct session_registry *reg = s->reg;
+    const struct config *cfg = reg->cfg;
+    struct backend *b = reg->p.backend;
+    char name[64];
+    int rc = 0;
+
+    lc->err[0] = '\0';
+    switch (lc->op) {
+    case LC_CREATE: {
+        struct backend_kernel_spec spec = {
+            .image = cfg->image,
+            .container_name = name,
+            .session_dir = s->dir,
+            .session_name = s->session_name ? s->session_name : (s->name ? s->name : ""),
+            .kernel_id = s->kernel_id,
+            .instance = reg->p.instance,
+            .user = "1000:1000",
+            .seccomp_json = reg->p.seccomp_json,
+            .memory_bytes = cfg->memory_limit,
+            .cpus = cfg->cpus,
+            .pids_limit = cfg->pids_limit,
+            .tmpfs_bytes = cfg->tmpfs_size,
+        };
+
+        snprintf(name, sizeof(name), "kernelbox-%s", s->short_id);
+        rc = fs_make_dir(s->dir, 0770, SESSION_KERNEL_GID);
+        if (rc < 0) {
+            snprintf(lc->err, sizeof(lc->err), "cannot create %s: %s", s->dir, strerror(-rc));
+            break;
+        }
+        rc = write_connection_file(s->dir, lc->key, lc->err, sizeof(lc->err));
+        if (rc < 0)
+            break;
+        rc = b->ops->create(b, &spec, lc->container_id, lc->err, sizeof(lc->err));
+        if (rc < 0)
+            break;
+        rc = b->ops->start(b, lc->container_id, lc->err, sizeof(lc->err));
+        break;
+    }
+    case LC_RESTART:
+        rc = b->ops->stop(b, lc->container_id, lc->err, sizeof(lc->err));
+        if (rc < 0)
+            break;
+        chmod(s->dir, 0770);
+        remove_sockets(s->dir);
+        rc = write_connection_file(s->dir, lc->key, lc->err, sizeof(lc->err));
+        if (rc < 0)
+            break;
+        rc = b->ops->start(b, lc->container_id, lc->err, sizeof(lc->err));
+        break;
+    case LC_REMOVE:
+        if (lc->container_id[0] != '\0') {
+            rc = b->ops->remove(b, lc->container_id, lc->err, sizeof(lc->err));
+            if (rc < 0)
+                break;
+        }
+        rc = fs_remove_tree(s->dir);
+        if (rc < 0)
+            snprintf(lc->err, sizeof(lc->err), "cannot remove %s: %s", s->dir, strerror(-rc));
+        break;
+    }
+    /* The worker never needs the key again; the loop has its own copy until it connects. */
+    if (lc->op != LC_REMOVE && rc < 0)
+        OPENSSL_cleanse(lc->key, sizeof(lc->key));
+    lc->rc = rc;
+}
+
+static void lc_done(struct work *w);
+
+static void lc_submit(struct session *s, enum lc_op op)
+{
+    struct lifecycle *lc = &s->lc;
+    int rc;
+
+    lc->s = s;
+    lc->op = op;
+    lc->rc = 0;
+    lc->err[0] = '\0';
+    lc->work.run = lc_run;
+    lc->work.done = lc_done;
+    if (op == LC_CREATE || op == LC_RESTART) {
+        uint8_t raw[WIRE_KEY_LEN];
+
+        /* A fresh 256-bit key for every kernel start. */
+        if (random_bytes(raw, sizeof(raw)) < 0)
+            abort();
+        hex_encode(raw, sizeof(raw), lc->key);
+        OPENSSL_cleanse(raw, sizeof(raw));
+    }
+    snprintf(lc->container_id, sizeof(lc->container_id), "%s", s->container_id);
+    s->lc_busy = true;
+    rc = workers_submit(s->reg->p.workers, &lc->work);
+    if (rc < 0) {
+        lc->rc = rc;
+        snprintf(lc->err, sizeof(lc->err), "the daemon is stopping");
+        s->lc_busy = false;
+        lc_done(&lc->work);
+    }
+}
+
+/* ---- state changes -------------------------------------------------------------------- */
+
+static void exec_finish(struct session *s);
+static void exec_attempt(struct session *s);
+static void begin_remove(struct session *s);
+static void handshake_begin(struct session *s);
+
+static void schedule_kick(struct session *s)
+{
+    loop_defer(s->reg->p.loop, &s->kick);
+}
+
+static void drop_kernel(struct session *s)
+{
+    struct loop *loop = s->reg->p.loop;
+
+    loop_timer_stop(loop, &s->hs_timeout);
+    loop_timer_stop(loop, &s->hs_resend);
+    kernel_request_done(&s->hs_req);
+    kernel_request_done(&s->exec.req);
+    kernel_free(s->kernel);
+    s->kernel = NULL;
+    s->hb_ok = false;
+    s->hs_phase = 0;
+}
+
+static void stop_exec_timers(struct session *s)
+{
+    struct loop *loop = s->reg->p.loop;
+
+    loop_timer_stop(loop, &s->exec.deadline);
+    loop_timer_stop(loop, &s->exec.grace);
+    loop_timer_stop(loop, &s->exec.idle_wait);
+}
+
+/* End the running execution with status and an explanatory error. The startup code has no
+ * client, so it is simply dropped. */
+static void exec_abort(struct session *s, enum result_status status, const char *ename,
+                       const char *evalue)
+{
+    struct exec *e = &s->exec;
+
+    if (!e->active)
+        return;
+    stop_exec_timers(s);
+    kernel_request_done(&e->req);
+    if (e->job == NULL) {
+        e->active = false;
+        result_free(e->result);
+        e->result = NULL;
+        return;
+    }
+    result_fail(e->result, status, ename, evalue);
+    exec_finish(s);
+}
+
+/* The kernel is gone: fail what it was running, remember why, restart on the next execute. */
+static void kernel_died(struct session *s, const char *reason)
+{
+    log_warn(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+             "kernel.died", "kernel %s died: %s", s->kernel_id, reason);
+    drop_kernel(s);
+    s->state = ST_DEAD;
+    snprintf(s->dead_reason, sizeof(s->dead_reason), "%s", reason);
+    s->restart_unreported = true;
+    exec_abort(s, RESULT_KERNEL_DIED, "KernelDied", reason);
+    schedule_kick(s);
+}
+
+static void on_hb_lost(void *owner)
+{
+    struct session *s = owner;
+
+    s->hb_ok = false;
+    if (s->state == ST_READY)
+        kernel_died(s, "heartbeat lost");
+}
+
+/* Starting failed: fail everyone waiting, and take the session down or mark it dead. */
+static void start_failed(struct session *s, int error, const char *detail)
+{
+    struct session_registry *reg = s->reg;
+
+    log_error(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+              "kernel.start_failed", "%s", detail);
+    drop_kernel(s);
+    exec_abort(s, RESULT_KERNEL_DIED, "KernelDied", detail);
+    fail_list(reg, &s->waiters, error, detail);
+    fail_list(reg, &s->queue, error, detail);
+    if (s->state == ST_STARTING) {
+        /* A session that never started is not kept: its name is free again. */
+        begin_remove(s);
+        return;
+    }
+    s->state = ST_DEAD;
+    snprintf(s->dead_reason, sizeof(s->dead_reason), "%s", detail);
+}
+
+static void became_ready(struct session *s)
+{
+    struct list_node *pos, *tmp;
+
+    s->state = ST_READY;
+    s->dead_reason[0] = '\0';
+    LIST_FOREACH_SAFE(pos, tmp, &s->waiters)
+    {
+        struct session_job *job = LIST_CONTAINER(pos, struct session_job, node);
+
+        job_complete(s->reg, job, 0, session_json(s), NULL);
+    }
+    schedule_kick(s);
+}
+
+static int error_from_backend(int rc)
+{
+    if (rc == -EHOSTUNREACH || rc == -ESHUTDOWN)
+        return rc;
+    return -EIO;
+}
+
+static void lc_done(struct work *w)
+{
+    struct lifecycle *lc = LIST_CONTAINER(w, struct lifecycle, work);
+    struct session *s = lc->s;
+    struct session_registry *reg = s->reg;
+    enum lc_op op = lc->op;
+
+    s->lc_busy = false;
+    if (op == LC_CREATE && lc->container_id[0] != '\0')
+        snprintf(s->container_id, sizeof(s->container_id), "%s", lc->container_id);
+
+    if (op == LC_REMOVE) {
+        struct list_node *pos, *tmp;
+
+        if (lc->rc < 0) {
+            /* The container may still exist: keep the session, dead, so a later DELETE can
+             * try again. */
+            log_error(NULL, "session.remove_failed", "%s", lc->err);
+            LIST_FOREACH_SAFE(pos, tmp, &s->delete_jobs)
+            {
+                job_complete(reg, LIST_CONTAINER(pos, struct session_job, node),
+                             error_from_backend(lc->rc), NULL, "%s", lc->err);
+            }
+            if (s->batch != NULL) {
+                if (s->batch->first_error == 0) {
+                    s->batch->first_error = error_from_backend(lc->rc);
+                    snprintf(s->batch->detail, sizeof(s->batch->detail), "%s", lc->err);
+                }
+            }
+        } else {
+            LIST_FOREACH_SAFE(pos, tmp, &s->delete_jobs)
+            {
+                json_object *body = json_object_new_object();
+
+                json_object_object_add(body, "destroyed", json_object_new_boolean(1));
+                job_complete(reg, LIST_CONTAINER(pos, struct session_job, node), 0, body, NULL);
+            }
+            if (s->batch != NULL)
+                json_object_array_add(s->batch->ids, json_object_new_string(s->kernel_id));
+        }
+        if (s->batch != NULL) {
+            struct delete_batch *batch = s->batch;
+
+            s->batch = NULL;
+            if (--batch->remaining == 0) {
+                if (batch->first_error < 0)
+                    job_complete(reg, batch->job, batch->first_error, NULL, "%s",
+                                 batch->detail);
+                else {
+                    json_object *body = json_object_new_object();
+
+                    json_object_object_add(body, "destroyed", json_object_get(batch->ids));
+                    job_complete(reg, batch->job, 0, body, NULL);
+                }
+                json_object_put(batch->ids);
+                free(batch);
+            }
+        }
+        if (lc->rc < 0 && !reg->shutting_down) {
+            list_remove(&s->node);
+            list_push_back(&reg->live, &s->node);
+            reg->nlive++;
+            s->state = ST_DEAD;
+            snprintf(s->dead_reason, sizeof(s->dead_reason), "removal failed: %.400s", lc->err);
+            return;
+        }
+        if (lc->rc == 0)
+            log_info(&(struct log_ctx){.session = s->session_name}, "session.removed",
+                     "kernel %s removed", s->kernel_id);
+        session_destroy(s);
+        if (reg->shutting_down)
+            loop_defer(reg->p.loop, &reg->shutdown_check);
+        return;
+    }
+
+    if (s->remove_pending) {
+        OPENSSL_cleanse(lc->key, sizeof(lc->key));
+        begin_remove(s);
+        return;
+    }
+    if (lc->rc < 0) {
+        int error = error_from_backend(lc->rc);
+
+        start_failed(s, error, lc->err);
+        return;
+    }
+    handshake_begin(s);
+}
+
+/* ---- handshake ---------------------------------------------------------------------------- */
+
+static void on_handshake_msg(struct kernel_request *req, enum kernel_channel ch,
+                             const struct wire_msg *msg);
+
+static void handshake_resend(struct session *s)
+{
+    json_object *content = json_object_new_object();
+
+    s->hs_reply = false;
+    s->hs_iopub = false;
+    kernel_send(s->kernel, KERNEL_SHELL, "kernel_info_request", content, on_handshake_msg,
+                &s->hs_req);
+    json_object_put(content);
+    loop_timer_start(s->reg->p.loop, &s->hs_resend, now_ms() + HANDSHAKE_RESEND_MS);
+}
+
+static void start_exec(struct session *s, struct session_job *job, const char *code);
+
+static void handshake_complete(struct session *s)
+{
+    struct session_registry *reg = s->reg;
+    char path[256];
+
+    loop_timer_stop(reg->p.loop, &s->hs_timeout);
+    loop_timer_stop(reg->p.loop, &s->hs_resend);
+    kernel_request_done(&s->hs_req);
+    /* The launcher removed the connection file on reading it; make sure, then close the
+     * directory so code in the kernel cannot fill the host's runtime directory. */
+    snprintf(path, sizeof(path), "%s/" BACKEND_CONNECTION_FILE, s->dir);
+    unlink(path);
+    chmod(s->dir, 0550);
+    s->hb_ok = true;
+    kernel_heartbeat_start(s->kernel, HEARTBEAT_INTERVAL_MS, HEARTBEAT_MISSES);
+    log_info(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+             "kernel.ready", "kernel %s ready", s->kernel_id);
+    if (reg->cfg->startup_code != NULL) {
+        s->hs_phase = 2;
+        start_exec(s, NULL, reg->cfg->startup_code);
+        return;
+    }
+    s->hs_phase = 0;
+    became_ready(s);
+}
+
+static void on_handshake_msg(struct kernel_request *req, enum kernel_channel ch,
+                             const struct wire_msg *msg)
+{
+    struct session *s = LIST_CONTAINER(req, struct session, hs_req);
+
+    if (ch == KERNEL_SHELL && strcmp(msg->msg_type, "kernel_info_reply") == 0)
+        s->hs_reply = true;
+    else if (ch == KERNEL_IOPUB && strcmp(msg->msg_type, "status") == 0)
+        s->hs_iopub = true;
+    if (s->hs_reply && s->hs_iopub) {
+        handshake_complete(s);
+        return;
+    }
+    /* The reply is in but iopub missed the broadcast (it was still subscribing): ask again
+     * soon rather than after the full resend interval. */
+    if (s->hs_reply)
+        loop_timer_start(s->reg->p.loop, &s->hs_resend, now_ms() + HANDSHAKE_IOPUB_RESEND_MS);
+}
+
+static void on_hs_resend(struct loop_timer *t)
+{
+    struct session *s = LIST_CONTAINER(t, struct session, hs_resend);
+
+    if (s->kernel != NULL && s->hs_phase == 1)
+        handshake_resend(s);
+}
+
+static void on_hs_timeout(struct loop_timer *t)
+{
+    struct session *s = LIST_CONTAINER(t, struct session, hs_timeout);
+    char detail[SESSION_DETAIL_MAX];
+
+    snprintf(detail, sizeof(detail), "the kernel did not answer within %.0f s of starting",
+             s->reg->cfg->start_timeout);
+    start_failed(s, -ETIMEDOUT, detail);
+}
+
+static void handshake_begin(struct session *s)
+{
+    struct session_registry *reg = s->reg;
+    struct kernel_events ev = {.owner = s, .hb_lost = on_hb_lost};
+
+    s->kernel = kernel_new(reg->p.loop, reg->p.zctx, s->dir, s->lc.key, KEY_HEX, &ev);
+    OPENSSL_cleanse(s->lc.key, sizeof(s->lc.key));
+    if (s->kernel == NULL) {
+        start_failed(s, -EIO, "cannot open the kernel's sockets");
+        return;
+    }
+    s->hs_phase = 1;
+    loop_timer_start(reg->p.loop, &s->hs_timeout,
+                     now_ms() + (uint64_t)(reg->cfg->start_timeout * 1000));
+    handshake_resend(s);
+}
+
+/* ---- executions ------------------------------------------------------------------------ */
+
+static void exec_send_interrupt(struct session *s)
+{
+    json_object *content = json_object_new_object();
+
+    if (s->kernel != NULL)
+        kernel_send(s->kernel, KERNEL_CONTROL, "interrupt_request", content, NULL, NULL);
+    json_object_put(content);
+}
+
+static void on_exec_msg(struct kernel_request *req, enum kernel_channel ch,
+                        const struct wire_msg *msg);
+
+static void on_deadline(struct loop_timer *t)
+{
+    struct session *s = LIST_CONTAINER(t, struct session, exec.deadline);
+
+    s->exec.timed_out = true;
+    exec_send_interrupt(s);
+    loop_timer_start(s->reg->p.loop, &s->exec.grace,
+                     now_ms() + (uint64_t)(s->reg->cfg->interrupt_grace * 1000));
+}
+
+static void restart_kernel(struct session *s);
+
+static void attempt_done(struct session *s);
+
+static void on_grace(struct loop_timer *t)
+{
+    struct session *s = LIST_CONTAINER(t, struct session, exec.grace);
+    struct exec *e = &s->exec;
+    char reason[128];
+
+    snprintf(reason, sizeof(reason), "the kernel did not stop within %.1f s of an interrupt",
+             s->reg->cfg->interrupt_grace);
+    if (e->job == NULL) {
+        /* The startup code hangs: the start fails. */
+        stop_exec_timers(s);
+        kernel_request_done(&e->req);
+        result_fail(e->result, RESULT_TIMEOUT, "TimeoutError", reason);
+        exec_finish(s);
+        return;
+    }
+    /* The kernel ignored the interrupt: its state is lost either way, so replace it. */
+    log_warn(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+             "execute.killed", "%s; restarting it", reason);
+    e->restarted = true;
+    restart_kernel(s);
+    attempt_done(s);
+}
+
+static void on_idle_wait(struct loop_timer *t)
+{
+    struct session *s = LIST_CONTAINER(t, struct session, exec.idle_wait);
+
+    /* The reply came but "idle" never did (iopub dropped it): finish with what we have. */
+    s->exec.got_idle = true;
+    on_exec_msg(&s->exec.req, KERNEL_IOPUB, NULL);
+}
+
+static void exec_attempt(struct session *s)
+{
+    struct exec *e = &s->exec;
+    struct session_registry *reg = s->reg;
+    const struct config *cfg = reg->cfg;
+    json_object *content = json_object_new_object();
+    double timeout = e->job ? e->job->exec.timeout : cfg->start_timeout;
+    bool bash = e->job ? e->job->exec.bash : false;
+    bool silent = e->job == NULL;
+    int rc;
+
+    e->awaiting_kernel = false;
+    e->got_reply = false;
+    e->got_idle = false;
+    e->timed_out = false;
+    if (bash) {
+        size_t n = strlen(e->code) + sizeof("%%bash\n");
+        char *cell = malloc(n);
+
+        if (cell == NULL) {
+            json_object_put(content);
+            result_fail(e->result, RESULT_ERROR, "MemoryError", "kernelboxd is out of memory");
+            exec_finish(s);
+            return;
+        }
+        snprintf(cell, n, "%%%%bash\n%s", e->code);
+        json_object_object_add(content, "code", json_object_new_string(cell));
+        free(cell);
+    } else {
+        json_object_object_add(content, "code", json_object_new_string(e->code));
+    }
+    json_object_object_add(content, "silent", json_object_new_boolean(silent));
+    json_object_object_add(content, "store_history", json_object_new_boolean(!silent));
+    json_object_object_add(content, "user_expressions", json_object_new_object());
+    json_object_object_add(content, "allow_stdin", json_object_new_boolean(0));
+    json_object_object_add(content, "stop_on_error", json_object_new_boolean(1));
+    rc = kernel_send(s->kernel, KERNEL_SHELL, "execute_request", content, on_exec_msg, &e->req);
+    json_object_put(content);
+    if (rc < 0) {
+        result_fail(e->result, RESULT_ERROR, "KernelUnavailable",
+                    "kernelboxd could not send the code to the kernel");
+        exec_finish(s);
+        return;
+    }
+    loop_timer_start(reg->p.loop, &e->deadline, now_ms() + (uint64_t)(timeout * 1000));
+}
+
+static void start_exec(struct session *s, struct session_job *job, const char *code)
+{
+    struct exec *e = &s->exec;
+
+    e->active = true;
+    e->job = job;
+    e->code = code;
+    e->attempt = 1;
+    e->restarted = false;
+    e->started_us = now_us();
+    e->result = result_new(s->reg->cfg->output_char_limit);
+    e->attempts = job && job->exec.max_attempts > 0 ? json_object_new_array() : NULL;
+    if (e->result == NULL) {
+        if (job != NULL)
+            job_complete(s->reg, job, -EIO, NULL, "kernelboxd is out of memory");
+        e->active = false;
+        json_object_put(e->attempts);
+        e->attempts = NULL;
+        return;
+    }
+    if (job != NULL) {
+        s->last_used_at = wall_now();
+        if (job->exec.max_attempts > 0)
+            s->attempt_count++;
+    }
+    exec_attempt(s);
+}
+
+/* One attempt ended (reply and idle seen, or timed out and stopped). Retry or finish. A
+ * retry on a kernel being replaced waits for it (on_kick starts it). */
+static void attempt_done(struct session *s)
+{
+    struct exec *e = &s->exec;
+    struct session_job *job = e->job;
+    enum result_status st;
+    json_object *repl;
+    struct result *fresh;
+
+    stop_exec_timers(s);
+    kernel_request_done(&e->req);
+    if (e->timed_out)
+        result_fail(e->result, RESULT_TIMEOUT, "TimeoutError",
+                    "the execution timed out and was interrupted");
+    st = result_status(e->result);
+    if (job == NULL || job->exec.max_attempts == 0 || st == RESULT_SUCCESS ||
+        e->attempt >= job->exec.max_attempts) {
+        exec_finish(s);
+        return;
+    }
+    fresh = result_new(s->reg->cfg->output_char_limit);
+    if (fresh == NULL) {
+        exec_finish(s);
+        return;
+    }
+    json_object_array_add(e->attempts, result_attempt_json(e->result, e->attempt, e->code));
+    repl = job->exec.replacement_codes;
+    if (repl != NULL && (size_t)(e->attempt - 1) < json_object_array_length(repl))
+        e->code = json_object_get_string(json_object_array_get_idx(repl, (size_t)e->attempt - 1));
+    e->attempt++;
+    s->attempt_count++;
+    result_free(e->result);
+    e->result = fresh;
+    if (s->state == ST_READY && s->kernel != NULL)
+        exec_attempt(s);
+    else
+        e->awaiting_kernel = true;
+}
+
+static void on_exec_msg(struct kernel_request *req, enum kernel_channel ch,
+                        const struct wire_msg *msg)
+{
+    struct session *s = LIST_CONTAINER(req, struct session, exec.req);
+    struct exec *e = &s->exec;
+
+    if (msg != NULL) {
+        if (ch == KERNEL_IOPUB) {
+            if (strcmp(msg->msg_type, "status") == 0) {
+                json_object *v = NULL;
+
+                if (json_object_object_get_ex(msg->content, "execution_state", &v) &&
+                    json_object_is_type(v, json_type_string) &&
+                    strcmp(json_object_get_string(v), "idle") == 0)
+                    e->got_idle = true;
+            } else {
+                result_add_iopub(e->result, msg);
+            }
+        } else if (ch == KERNEL_SHELL && strcmp(msg->msg_type, "execute_reply") == 0) {
+            result_add_reply(e->result, msg);
+            e->got_reply = true;
+        }
+    }
+    if (e->got_reply && e->got_idle) {
+        attempt_done(s);
+        return;
+    }
+    if (e->got_reply && !loop_timer_armed(&e->idle_wait))
+        loop_timer_start(s->reg->p.loop, &e->idle_wait, now_ms() + IDLE_AFTER_REPLY_MS);
+}
+
+/* Deliver the result (or, for the startup code, finish starting) and free the slot. */
+static void exec_finish(struct session *s)
+{
+    struct exec *e = &s->exec;
+    struct session_job *job = e->job;
+    long duration = (long)((now_us() - e->started_us) / 1000);
+    enum result_status st = result_status(e->result);
+    int status = -1;
+
+    stop_exec_timers(s);
+    kernel_request_done(&e->req);
+    e->active = false;
+    e->job = NULL;
+    if (job == NULL) {
+        /* The startup code: a failure fails the start. */
+        char detail[SESSION_DETAIL_MAX];
+        json_object *body = result_to_json(e->result, NULL, -1), *err = NULL, *v = NULL;
+
+        result_free(e->result);
+        e->result = NULL;
+        if (st == RESULT_SUCCESS && s->state != ST_DEAD && s->kernel != NULL) {
+            json_object_put(body);
+            s->hs_phase = 0;
+            became_ready(s);
+            return;
+        }
+        snprintf(detail, sizeof(detail), "KERNELBOX_STARTUP_CODE failed (%s)",
+                 result_status_name(st));
+        if (body != NULL && json_object_object_get_ex(body, "error", &err) && err != NULL &&
+            json_object_object_get_ex(err, "evalue", &v))
+            snprintf(detail, sizeof(detail), "KERNELBOX_STARTUP_CODE failed: %s",
+                     json_object_get_string(v));
+        json_object_put(body);
+        if (s->state != ST_DEAD)
+            start_failed(s, -EIO, detail);
+        return;
+    }
+    if (e->attempts != NULL) {
+        json_object_array_add(e->attempts, result_attempt_json(e->result, e->attempt, e->code));
+        if (st != RESULT_SUCCESS && st != RESULT_KERNEL_DIED &&
+            e->attempt >= job->exec.max_attempts)
+            status = RESULT_MAX_ATTEMPTS;
+    }
+    result_set_duration(e->result, duration);
+    result_set_kernel_restarted(e->result, e->restarted || s->restart_unreported);
+    s->restart_unreported = false;
+    s->last_used_at = wall_now();
+    job_complete(s->reg, job, 0, result_to_json(e->result, e->attempts, status), NULL);
+    log_emit(LOG_INFO, &(struct log_ctx){.session = s->session_name ? s->session_name
+                                                                     : s->kernel_id},
+             "execute.done", duration, "status %s",
+             result_status_name(status >= 0 ? (enum result_status)status : st));
+    result_free(e->result);
+    e->result = NULL;
+    json_object_put(e->attempts);
+    e->attempts = NULL;
+    schedule_kick(s);
+}
+
+/* Start the next queued execution when the kernel is free, or a restart when it is dead. */
+static void on_kick(struct loop_defer *d)
+{
+    struct session *s = LIST_CONTAINER(d, struct session, kick);
+    struct session_job *job;
+
+    if (s->lc_busy || s->state == ST_REMOVING)
+        return;
+    if (s->exec.active) {
+        if (s->exec.awaiting_kernel && s->state == ST_READY)
+            exec_attempt(s);
+        else if (s->exec.awaiting_kernel && s->state == ST_DEAD)
+            restart_kernel(s);
+        return;
+    }
+    if (s->state == ST_DEAD && !list_empty(&s->queue)) {
+        restart_kernel(s);
+        return;
+    }
+    if (s->state != ST_READY || list_empty(&s->queue))
+        return;
+    job = LIST_CONTAINER(list_first(&s->queue), struct session_job, node);
+    list_remove(&job->node);
+    start_exec(s, job, job->exec.code);
+}
+
+/* Replace the kernel in the same container: stop it, new key, start, handshake. */
+static void restart_kernel(struct session *s)
+{
+    log_info(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+             "kernel.restart", "restarting kernel %s", s->kernel_id);
+    drop_kernel(s);
+    s->state = ST_RESTARTING;
+    s->restarts++;
+    s->restart_unreported = true;
+    lc_submit(s, LC_RESTART);
+}
+
+/* ---- creation and removal ------------------------------------------------------------ */
+
+static void on_kick_init(struct session *s)
+{
+    list_init(&s->kick.node);
+    s->kick.fn = on_kick;
+}
+
+static struct session *session_new(struct session_registry *reg, const char *name,
+                                   const char *session_name, json_object *tags)
+{
+    struct session *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    s->reg = reg;
+    list_init(&s->node);
+    list_init(&s->queue);
+    list_init(&s->waiters);
+    list_init(&s->delete_jobs);
+    list_init(&s->hs_req.node);
+    list_init(&s->exec.req.node);
+    on_kick_init(s);
+    loop_timer_init(&s->hs_timeout, on_hs_timeout);
+    loop_timer_init(&s->hs_resend, on_hs_resend);
+    loop_timer_init(&s->exec.deadline, on_deadline);
+    loop_timer_init(&s->exec.grace, on_grace);
+    loop_timer_init(&s->exec.idle_wait, on_idle_wait);
+    if (random_hex(s->kernel_id, KERNEL_ID_LEN) < 0 ||
+        random_hex(s->short_id, SHORT_ID_LEN) < 0)
+        goto error;
+    if (name != NULL && (s->name = strdup(name)) == NULL)
+        goto error;
+    if (session_name != NULL && (s->session_name = strdup(session_name)) == NULL)
+        goto error;
+    s->tags = tags ? json_object_get(tags) : json_object_new_object();
+    snprintf(s->dir, sizeof(s->dir), "%s/%s", reg->cfg->runtime_dir, s->short_id);
+    s->created_at = wall_now();
+    s->last_used_at = s->created_at;
+    s->state = ST_STARTING;
+    list_push_back(&reg->live, &s->node);
+    reg->nlive++;
+    log_info(&(struct log_ctx){.session = session_name ? session_name : s->kernel_id},
+             "session.create", "creating kernel %s", s->kernel_id);
+    lc_submit(s, LC_CREATE);
+    return s;
+
+error:
+    free(s->name);
+    free(s->session_name);
+    free(s);
+    return NULL;
+}
+
+static void session_destroy(struct session *s)
+{
+    struct session_registry *reg = s->reg;
+
+    drop_kernel(s);
+    stop_exec_timers(s);
+    list_remove(&s->kick.node);
+    if (s->state != ST_REMOVING)
+        reg->nlive--;
+    list_remove(&s->node);
+    result_free(s->exec.result);
+    json_object_put(s->exec.attempts);
+    free(s->name);
+    free(s->session_name);
+    json_object_put(s->tags);
+    OPENSSL_cleanse(s->lc.key, sizeof(s->lc.key));
+    free(s);
+}
+
+/* Take s out of the registry at once and remove its container and directory. */
+static void begin_remove(struct session *s)
+{
+    struct session_registry *reg = s->reg;
+
+    if (s->state != ST_REMOVING) {
+        list_remove(&s->node);
+        list_push_back(&reg->dying, &s->node);
+        reg->nlive--;
+        s->state = ST_REMOVING;
+    }
+    drop_kernel(s);
+    exec_abort(s, RESULT_KERNEL_DIED, "SessionDeleted",
+               "the session was deleted while this execution ran");
+    fail_list(reg, &s->queue, -ECANCELED, "the session was deleted while this request waited");
+    fail_list(reg, &s->waiters, -ECANCELED,
+              "the session was deleted while this request waited");
+    if (s->lc_busy) {
+        s->remove_pending = true;
+        return;
+    }
+    s->remove_pending = false;
+    lc_submit(s, LC_REMOVE);
+}
+
+/* ---- public operations --------------------------------------------------------------- */
+
+static bool refuse_if_stopping(struct session_registry *reg, struct session_job *job)
+{
+    if (!reg->shutting_down)
+        return false;
+    job_complete(reg, job, -ESHUTDOWN, NULL, "kernelboxd is shutting down");
+    return true;
+}
+
+/* Answer job with the kernel object once s is ready; a dead kernel is replaced first. */
+static void wait_ready(struct session *s, struct session_job *job)
+{
+    if (s->state == ST_READY) {
+        job_complete(s->reg, job, 0, session_json(s), NULL);
+        return;
+    }
+    list_push_back(&s->waiters, &job->node);
+    if (s->state == ST_DEAD && !s->lc_busy && !s->exec.active)
+        restart_kernel(s);
+}
+
+void session_get_or_create(struct session_registry *reg, const char *name, json_object *tags,
+                           struct session_job *job)
+{
+    struct session *s;
+
+    job_prepare(reg, job);
+    if (refuse_if_stopping(reg, job))
+        return;
+    s = session_find(reg, name);
+    if (s == NULL)
+        s = session_new(reg, name, name, tags);
+    if (s == NULL) {
+        job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
+        return;
+    }
+    wait_ready(s, job);
+}
+
+void session_create_kernel(struct session_registry *reg, const char *name,
+                           const char *session_name, json_object *tags,
+                           struct session_job *job)
+{
+    struct session *s;
+
+    job_prepare(reg, job);
+    if (refuse_if_stopping(reg, job))
+        return;
+    if ((name != NULL && session_find(reg, name) != NULL) ||
+        (session_name != NULL && session_find(reg, session_name) != NULL)) {
+        job_complete(reg, job, -EEXIST, NULL, "a live kernel already uses the name '%s'",
+                     name != NULL && session_find(reg, name) != NULL ? name : session_name);
+        return;
+    }
+    s = session_new(reg, name, session_name, tags);
+    if (s == NULL) {
+        job_complete(reg, job, -EIO, NULL, "cannot create a kernel: out of memory");
+        return;
+    }
+    wait_ready(s, job);
+}
+
+void session_execute(struct session_registry *reg, struct session *s, struct session_job *job)
+{
+    job_prepare(reg, job);
+    if (refuse_if_stopping(reg, job))
+        return;
+    list_push_back(&s->queue, &job->node);
+    schedule_kick(s);
+}
+
+void session_execute_named(struct session_registry *reg, const char *name,
+                           struct session_job *job)
+{
+    struct session *s = session_find(reg, name);
+
+    if (s == NULL && !reg->shutting_down)
+        s = session_new(reg, name, name, NULL);
+    if (s == NULL) {
+        job_prepare(reg, job);
+        if (!refuse_if_stopping(reg, job))
+            job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
+        return;
+    }
+    session_execute(reg, s, job);
+}
+
+void session_restart(struct session_registry *reg, struct session *s, struct session_job *job)
+{
+    job_prepare(reg, job);
+    if (refuse_if_stopping(reg, job))
+        return;
+    list_push_back(&s->waiters, &job->node);
+    if (s->state == ST_STARTING || s->state == ST_RESTARTING)
+        return; /* a fresh kernel is on its way already */
+    s->exec.restarted = true;
+    exec_abort(s, RESULT_KERNEL_DIED, "KernelRestarted",
+               "the kernel was restarted by request while this execution ran");
+    restart_kernel(s);
+}
+
+int session_interrupt(struct session_registry *reg, struct session *s)
+{
+    (void)reg;
+    if (s->state != ST_READY || s->kernel == NULL)
+        return -EAGAIN;
+    exec_send_interrupt(s);
+    return 0;
+}
+
+void session_delete(struct session_registry *reg, struct session *s, struct session_job *job)
+{
+    job_prepare(reg, job);
+    list_push_back(&s->delete_jobs, &job->node);
+    begin_remove(s);
+}
+
+void session_delete_all(struct session_registry *reg, struct session_job *job)
+{
+    struct delete_batch *batch;
+
+    job_prepare(reg, job);
+    batch = calloc(1, sizeof(*batch));
+    if (batch == NULL) {
+        job_complete(reg, job, -EIO, NULL, "out of memory");
+        return;
+    }
+    batch->job = job;
+    batch->ids = json_object_new_array();
+    while (!list_empty(&reg->live)) {
+        struct session *s = LIST_CONTAINER(list_first(&reg->live), struct session, node);
+
+        s->batch = batch;
+        batch->remaining++;
+        begin_remove(s);
+    }
+    if (batch->remaining == 0) {
+        json_object *body = json_object_new_object();
+
+        json_object_object_add(body, "destroyed", batch->ids);
+        job_complete(reg, job, 0, body, NULL);
+        free(batch);
+    }
+}
+
+static void on_shutdown_check(struct loop_defer *d)
+{
+    struct session_registry *reg = LIST_CONTAINER(d, struct session_registry, shutdown_check);
+
+    if (list_empty(&reg->live) && list_empty(&reg->dying) && reg->shutdown_done != NULL) {
+        void (*done)(void *) = reg->shutdown_done;
+
+        reg->shutdown_done = NULL;
+        done(reg->shutdown_arg);
+    }
+}
+
+void session_shutdown(struct session_registry *reg, void (*done)(void *arg), void *arg)
+{
+    reg->shutting_down = true;
+    reg->shutdown_done = done;
+    reg->shutdown_arg = arg;
+    reg->shutdown_check.fn = on_shutdown_check;
+    while (!list_empty(&reg->live))
+        begin_remove(LIST_CONTAINER(list_first(&reg->live), struct session, node));
+    loop_defer(reg->p.loop, &reg->shutdown_check);
+}
+
+/* ---- start-up sweep ------------------------------------------------------------------- */
+
+int session_sweep(const struct session_registry_params *p, char *err, size_t errlen)
+{
+    struct backend *b = p->backend;
+    json_object *list = NULL;
+    char label[160];
+    int removed = 0, rc;
+
+    snprintf(label, sizeof(label), "kernelbox.daemon=%s", p->instance);
+    rc = b->ops->list(b, label, &list, err, errlen);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *c = json_object_array_get_idx(list, i), *id = NULL;
+        char rerr[BACKEND_ERR_MAX];
+
+        if (!json_object_object_get_ex(c, "Id", &id) ||
+            !json_object_is_type(id, json_type_string))
+            continue;
+        if (b->ops->remove(b, json_object_get_string(id), rerr, sizeof(rerr)) == 0)
+            removed++;
+        else
+            log_warn(NULL, "sweep.remove_failed", "%s", rerr);
+    }
+    json_object_put(list);
+    /* Every session directory belongs to a container just removed. */
+    {
+        DIR *dir = opendir(p->cfg->runtime_dir);
+        struct dirent *ent;
+        char path[512];
+
+        if (dir != NULL) {
+            while ((ent = readdir(dir)) != NULL) {
+                if (ent->d_name[0] == '.')
+                    continue;
+                snprintf(path, sizeof(path), "%s/%s", p->cfg->runtime_dir, ent->d_name);
+                if (strlen(ent->d_name) == SHORT_ID_LEN)
+                    fs_remove_tree(path);
+            }
+            closedir(dir);
+        }
+    }
+    return removed;
+}

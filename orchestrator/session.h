@@ -1,0 +1,130 @@
+/* Sessions: the registry of live kernels (each one hardened container), their lifecycle, and
+ * the per-session queue that runs executions one at a time in arrival order. Everything here
+ * runs on the loop thread; blocking container work goes to the worker pool. */
+#ifndef KERNELBOX_SESSION_H
+#define KERNELBOX_SESSION_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "backend.h"
+#include "config.h"
+#include "loop.h"
+#include "util/list.h"
+#include "workers.h"
+
+#define SESSION_NAME_MAX 64
+#define SESSION_DETAIL_MAX 512
+#define SESSION_KERNEL_UID 1000 /* the image's sandbox user */
+#define SESSION_KERNEL_GID 1000
+
+struct session;
+struct session_registry;
+
+/* What an execute asks for. Strings and JSON are owned by the job. */
+struct session_exec_params {
+    char *code;
+    bool bash;
+    double timeout;                 /* seconds */
+    int max_attempts;               /* 0: a plain execute; >= 1: execute/retry */
+    json_object *replacement_codes; /* array of strings, or NULL */
+};
+
+/* One request to the session layer. The caller fills done (and exec for executes), calls one
+ * of the functions below, and gets done(job) later on the loop thread, never from inside the
+ * call. Until then the job must stay alive.
+ *
+ * Outcome: error is 0 and body the response object (owned by the job), or error is
+ *   -ENOENT (no such session), -EEXIST (name taken), -EHOSTUNREACH (engine unreachable),
+ *   -ECANCELED (the session was deleted while the job waited), -ESHUTDOWN (daemon stopping),
+ *   -ETIMEDOUT (kernel did not start in time) or -EIO, with detail saying what happened. */
+struct session_job {
+    void (*done)(struct session_job *job);
+    void *owner;
+    struct session_exec_params exec;
+
+    int error;
+    char detail[SESSION_DETAIL_MAX];
+    json_object *body;
+
+    /* private to session.c */
+    struct list_node node;
+    struct loop_defer finish;
+    struct session_registry *reg;
+};
+
+struct session_registry_params {
+    const struct config *cfg;
+    struct loop *loop;
+    struct workers *workers;
+    struct backend *backend;
+    void *zctx;
+    const char *instance;     /* this daemon's label value */
+    const char *seccomp_json; /* the kernel containers' profile */
+};
+
+/* Create the registry. Returns NULL on failure. */
+struct session_registry *session_registry_new(const struct session_registry_params *p);
+
+/* Free the registry and every session object (containers are not touched: call
+ * session_shutdown() first). NULL is a no-op. */
+void session_registry_free(struct session_registry *reg);
+
+/* Remove containers and session directories left by an earlier run of this daemon (same
+ * instance label). Blocking: call before the loop starts. Returns the number removed or a
+ * negative errno with err filled. */
+int session_sweep(const struct session_registry_params *p, char *err, size_t errlen);
+
+/* Find a live session by kernel id, kernel name or session name. */
+struct session *session_find(struct session_registry *reg, const char *ident);
+
+/* The kernel object of a session. New reference. */
+json_object *session_json(const struct session *s);
+
+/* Whether the session's kernel is alive (running, with an answering heartbeat). */
+bool session_alive(const struct session *s);
+
+/* All live sessions' kernel objects, oldest first. New reference. */
+json_object *session_list_json(struct session_registry *reg);
+
+/* Get or create the session called name; body is its kernel object once it is ready. tags
+ * (borrowed) apply only when the session is created. */
+void session_get_or_create(struct session_registry *reg, const char *name, json_object *tags,
+                           struct session_job *job);
+
+/* Create a kernel (POST /kernels). name and session_name may be NULL; a name or session name
+ * already used by a live kernel fails with -EEXIST. */
+void session_create_kernel(struct session_registry *reg, const char *name,
+                           const char *session_name, json_object *tags,
+                           struct session_job *job);
+
+/* Run job->exec on the session called name, creating it if needed; body is the result. */
+void session_execute_named(struct session_registry *reg, const char *name,
+                           struct session_job *job);
+
+/* Run job->exec on session s; body is the result object. */
+void session_execute(struct session_registry *reg, struct session *s, struct session_job *job);
+
+/* Replace s's kernel with a fresh one (state is lost); body is the kernel object. */
+void session_restart(struct session_registry *reg, struct session *s, struct session_job *job);
+
+/* Interrupt what s is running. Returns 0, or -EAGAIN when s has no running kernel. */
+int session_interrupt(struct session_registry *reg, struct session *s);
+
+/* Remove s, its container and its directory; body is {"destroyed": true}. */
+void session_delete(struct session_registry *reg, struct session *s, struct session_job *job);
+
+/* Remove every session; body is {"destroyed": [kernel ids]}. */
+void session_delete_all(struct session_registry *reg, struct session_job *job);
+
+/* Remove every session and call done(arg) on the loop thread once all containers are gone.
+ * New work is refused with -ESHUTDOWN from then on. */
+void session_shutdown(struct session_registry *reg, void (*done)(void *arg), void *arg);
+
+/* Number of live sessions. */
+int session_count(const struct session_registry *reg);
+
+/* Release what a job owns (body, exec strings). */
+void session_job_cleanup(struct session_job *job);
+
+#endif

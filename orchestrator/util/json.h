@@ -1,0 +1,12 @@
+/* Strict JSON parsing for text from outside: well-formed UTF-8, a depth cap, one value. */
+#ifndef KERNELBOX_UTIL_JSON_H
+#define KERNELBOX_UTIL_JSON_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+/* Parse len bytes holding exactly one JSON value (surrounding whitespace allowed), nested at
+ * most depth levels, with valid UTF-8. Returns a new reference or NULL. */
+json_object *json_parse_strict(const char *text, size_t len, int depth);
+
+#endif

@@ -1,0 +1,175 @@
+/* Small text helpers: UTF-8 counting and cutting, hex, random identifiers, clocks. */
+#include "text.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* Length of the well-formed UTF-8 sequence at s (at most avail bytes), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        if (avail >= 2 && (s[1] & 0xC0) == 0x80)
+            return 2;
+        return 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0; /* overlong */
+        if (c == 0xED && s[1] >= 0xA0)
+            return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+            (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0; /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90)
+            return 0; /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+size_t utf8_count(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, n = 0, step;
+
+    while (i < len) {
+        step = utf8_seq(p + i, len - i);
+        i += step ? step : 1;
+        n++;
+    }
+    return n;
+}
+
+size_t utf8_prefix(const char *s, size_t len, size_t max_chars)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, n = 0, step;
+
+    while (i < len && n < max_chars) {
+        step = utf8_seq(p + i, len - i);
+        i += step ? step : 1;
+        n++;
+    }
+    return i;
+}
+
+bool utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, step;
+
+    while (i < len) {
+        step = utf8_seq(p + i, len - i);
+        if (step == 0)
+            return false;
+        i += step;
+    }
+    return true;
+}
+
+void hex_encode(const uint8_t *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0x0F];
+    }
+    out[2 * len] = '\0';
+}
+
+int random_bytes(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    ssize_t got;
+
+    while (len > 0) {
+        got = getrandom(p, len, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += got;
+        len -= (size_t)got;
+    }
+    return 0;
+}
+
+int random_hex(char *out, size_t len)
+{
+    uint8_t raw[64];
+    size_t bytes = (len + 1) / 2;
+    char hex[129];
+    int rc;
+
+    if (bytes > sizeof(raw))
+        return -EINVAL;
+    rc = random_bytes(raw, bytes);
+    if (rc < 0)
+        return rc;
+    hex_encode(raw, bytes, hex);
+    for (size_t i = 0; i < len; i++)
+        out[i] = hex[i];
+    out[len] = '\0';
+    return 0;
+}
+
+uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+double wall_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void wall_iso8601(double t, char out[40])
+{
+    time_t secs = (time_t)t;
+    long micros = (long)((t - (double)secs) * 1e6);
+    struct tm tm;
+
+    if (micros < 0)
+        micros = 0;
+    if (micros > 999999)
+        micros = 999999;
+    char tmp[96];
+    size_t i;
+
+    gmtime_r(&secs, &tm);
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
+    for (i = 0; i < 39 && tmp[i] != '\0'; i++)
+        out[i] = tmp[i];
+    out[i] = '\0';
+}
