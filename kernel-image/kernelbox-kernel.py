@@ -10,6 +10,7 @@ import os
 import sys
 
 EXIT_BAD_CONNECTION = 78
+STREAM_FLUSH_CHARS = 256 * 1024
 
 
 def load_connection(path):
@@ -52,6 +53,29 @@ def seed_matplotlib_cache():
         pass
 
 
+def bound_stream_messages(limit=STREAM_FLUSH_CHARS):
+    """Flush stdout/stderr once their buffer holds limit characters.
+
+    ipykernel only flushes on a timer, so a tight print loop could otherwise put tens of
+    megabytes into one message. Flushing early keeps every message small and slows a runaway
+    printer down to the pace at which its output can be published.
+    """
+    from ipykernel import iostream
+
+    original = iostream.OutStream.write
+
+    def write(self, string):
+        written = original(self, string)
+        try:
+            if self._buffer.tell() >= limit:
+                self.flush()
+        except Exception:  # never let the guard break printing
+            pass
+        return written
+
+    iostream.OutStream.write = write
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: kernelbox-kernel CONNECTION_FILE", file=sys.stderr)
@@ -76,6 +100,7 @@ def main():
         def cleanup_connection_file(self):
             self.cleanup_ipc_files()
 
+    bound_stream_messages()
     config = Config()
     config.Session.key = info["key"].encode("ascii")
     config.Session.signature_scheme = "hmac-sha256"

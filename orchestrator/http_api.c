@@ -20,12 +20,16 @@
 #define HTTP_IDLE_TIMEOUT_S 60
 #define HTTP_HEADER_MEMORY (64u * 1024u)
 #define HTTP_REQUEST_ID_MAX 64
+/* A body over the cap is read and dropped up to this much more, so that the client can read
+ * the 413 instead of finding its connection closed mid-upload; past it, the connection is. */
+#define HTTP_DISCARD_MAX (16ull << 20)
 
 struct http_api {
     struct http_api_params p;
     struct MHD_Daemon *mhd;
     struct loop_io io;
     struct loop_defer run_soon; /* a resumed connection is served on the next MHD_run() */
+    struct loop_timer run_timer; /* libmicrohttpd's own deadline: timeouts, buffered data */
 };
 
 struct request_ctx {
@@ -39,6 +43,7 @@ struct request_ctx {
     const char *tenant;
     struct buf body;
     bool too_large;
+    unsigned long long discarded;
     bool suspended;
     bool has_response;
     unsigned int status;
@@ -464,11 +469,14 @@ static void admit(struct request_ctx *rc, const char *url)
         char *end = NULL;
         unsigned long long n = strtoull(hdr, &end, 10);
 
-        if (end == hdr || *end != '\0' || n > (unsigned long long)cfg->max_body) {
+        if (end == hdr || *end != '\0' ||
+            n > (unsigned long long)cfg->max_body + HTTP_DISCARD_MAX) {
             respond_error(rc, MHD_HTTP_CONTENT_TOO_LARGE,
                           "request body larger than %lld bytes", cfg->max_body);
             return;
         }
+        if (n > (unsigned long long)cfg->max_body)
+            rc->too_large = true;
     }
 }
 
@@ -509,6 +517,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!rc->too_large && buf_append(&rc->body, upload_data, *upload_data_size) < 0) {
             rc->too_large = true;
             buf_cleanup(&rc->body);
+        }
+        if (rc->too_large) {
+            rc->discarded += *upload_data_size;
+            if (rc->discarded > HTTP_DISCARD_MAX)
+                return MHD_NO; /* close: this client is not worth reading any further */
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -573,15 +586,28 @@ static void on_mhd_ready(void *arg, uint32_t events)
     MHD_run(api->mhd);
 }
 
-/* Before the loop waits: let libmicrohttpd's connection timeouts shorten the wait. */
+static void on_run_timer(struct loop_timer *t)
+{
+    struct http_api *api = LIST_CONTAINER(t, struct http_api, run_timer);
+
+    MHD_run(api->mhd);
+}
+
+/* Before the loop waits: libmicrohttpd may have work with no descriptor event to announce it
+ * (data already read into its buffers, connection timeouts), so arm a timer for it. */
 static int mhd_timeout(void *arg)
 {
     struct http_api *api = arg;
     MHD_UNSIGNED_LONG_LONG ms = 0;
 
-    if (MHD_get_timeout(api->mhd, &ms) != MHD_YES)
+    if (MHD_get_timeout(api->mhd, &ms) != MHD_YES) {
+        loop_timer_stop(api->p.loop, &api->run_timer);
         return -1;
-    return ms > 60000 ? 60000 : (int)ms;
+    }
+    if (ms > 60000)
+        ms = 60000;
+    loop_timer_start(api->p.loop, &api->run_timer, now_ms() + ms);
+    return (int)ms;
 }
 
 struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t errlen)
@@ -595,6 +621,7 @@ struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t
     api->p = *p;
     list_init(&api->run_soon.node);
     api->run_soon.fn = on_run_soon;
+    loop_timer_init(&api->run_timer, on_run_timer);
     if (p->cfg->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     api->mhd = MHD_start_daemon(
@@ -640,6 +667,7 @@ void http_api_free(struct http_api *api)
         return;
     loop_set_prepare(api->p.loop, NULL, NULL);
     list_remove(&api->run_soon.node);
+    loop_timer_stop(api->p.loop, &api->run_timer);
     loop_io_del(api->p.loop, &api->io);
     MHD_stop_daemon(api->mhd);
     free(api);
