@@ -1,0 +1,194 @@
+"""Helpers for kernelbox's end-to-end tests: start the real kernelboxd against the real Docker
+Engine, talk to it over HTTP, and check that nothing is left behind."""
+
+import hashlib
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+BUILD = os.environ.get("KERNELBOX_BUILD", os.path.join(os.path.dirname(__file__), "..", "..",
+                                                       "build"))
+DAEMON = os.path.abspath(os.path.join(BUILD, "kernelboxd"))
+IMAGE = os.environ.get("KERNELBOX_IMAGE", "kernelbox/kernel:latest")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def docker(*args, check=True):
+    """Run the docker CLI and return its stdout."""
+    out = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    if check and out.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {out.stderr}")
+    return out.stdout
+
+
+def containers(label):
+    """Ids of every container (running or not) carrying label."""
+    return docker("ps", "-aq", "--no-trunc", "--filter", f"label={label}").split()
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+class Daemon:
+    """One kernelboxd on a free port with its own runtime directory and key."""
+
+    def __init__(self, env=None, key=None, args=()):
+        self.port = free_port()
+        self.key = key or "test-" + secrets.token_hex(16)
+        self.runtime_dir = f"/run/kbt-{secrets.token_hex(4)}"
+        self.instance = hashlib.sha256(self.runtime_dir.encode()).hexdigest()[:12]
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "KERNELBOX_LISTEN": f"127.0.0.1:{self.port}",
+            "KERNELBOX_RUNTIME_DIR": self.runtime_dir,
+            "KERNELBOX_IMAGE": IMAGE,
+            "KERNELBOX_API_KEY": self.key,
+            "KERNELBOX_LOG_LEVEL": "debug",
+        }
+        if env:
+            self.env.update(env)
+        if self.env.get("KERNELBOX_API_KEY") is None:
+            del self.env["KERNELBOX_API_KEY"]
+        self.args = list(args)
+        self.proc = None
+        self.stdout = b""
+        self.stderr = b""
+        self._readers = []
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, wait=True):
+        self.proc = subprocess.Popen([DAEMON, *self.args], env=self.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._readers = [
+            threading.Thread(target=self._drain, args=("stdout",), daemon=True),
+            threading.Thread(target=self._drain, args=("stderr",), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+        if wait:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"kernelboxd exited {self.proc.returncode}: "
+                                         f"{self.stderr.decode(errors='replace')}")
+                try:
+                    if self.get("/health", auth=False).status == 200:
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            raise AssertionError("kernelboxd did not answer /health within 20 s")
+        return self
+
+    def _drain(self, name):
+        stream = getattr(self.proc, name)
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            setattr(self, name, getattr(self, name) + chunk)
+
+    def stop(self, timeout=60):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("kernelboxd did not stop within the deadline")
+        for t in self._readers:
+            t.join(timeout=5)
+        return self.proc.returncode
+
+    def logs(self):
+        return self.stderr.decode(errors="replace")
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    def request(self, method, path, body=None, auth=True, headers=None, timeout=180,
+                raw=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        hdrs = dict(headers or {})
+        if auth:
+            hdrs.setdefault("Authorization", f"Bearer {self.key}")
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            return Response(resp.status, dict(resp.getheaders()), resp.read())
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def execute(self, session, code, language=None, timeout=None, expect=200):
+        body = {"code": code}
+        if language:
+            body["language"] = language
+        if timeout is not None:
+            body["timeout"] = timeout
+        resp = self.post(f"/sessions/{session}/execute", body)
+        assert resp.status == expect, resp
+        return resp.json()
+
+    # -- what is left behind -------------------------------------------------------------
+
+    def containers(self):
+        return containers(f"kernelbox.daemon={self.instance}")
+
+    def session_dirs(self):
+        if not os.path.isdir(self.runtime_dir):
+            return []
+        return sorted(os.listdir(self.runtime_dir))
+
+    def assert_clean(self):
+        """No container of this daemon and no session directory remain."""
+        left = self.containers()
+        assert left == [], f"containers left behind: {left}"
+        assert self.session_dirs() == [], f"session directories left: {self.session_dirs()}"
+
+    def remove_runtime_dir(self):
+        if os.path.isdir(self.runtime_dir):
+            assert self.session_dirs() == [], self.session_dirs()
+            shutil.rmtree(self.runtime_dir)
+
+
+def wipe_and_check(daemon):
+    """Delete every kernel through the API, then assert nothing is left on the host."""
+    resp = daemon.delete("/kernels")
+    assert resp.status == 200, resp
+    daemon.assert_clean()

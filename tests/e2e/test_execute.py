@@ -1,0 +1,244 @@
+"""Executing code through the public API against real kernels in real containers."""
+
+import re
+import threading
+import time
+
+MARKER = "\n...[truncated by kernelbox]..."
+
+
+def test_state_persists_between_executes(kb):
+    first = kb.execute("persist", "x = 41\nprint('set')")
+    assert first["status"] == "success", first
+    assert first["output"] == "set\n"
+    second = kb.execute("persist", "x + 1")
+    assert second["status"] == "success", second
+    assert second["return_value"] == "42"
+    assert second["execution_count"] == first["execution_count"] + 1
+    assert second["kernel_restarted"] is False
+    kinds = [o["kind"] for o in second["outputs"]]
+    assert kinds == ["execute_result"]
+
+
+def test_bash_runs_through_the_cell_magic(kb):
+    res = kb.execute("bash", "echo $((6 * 7)); echo oops >&2; id -u", language="bash")
+    assert res["status"] == "success", res
+    lines = res["output"].split()
+    assert lines[0] == "42"
+    assert lines[1] != "0", "bash must not run as root"
+    assert "oops" in res["stderr"]
+
+
+def test_error_carries_traceback(kb):
+    res = kb.execute("err", "def f():\n    return 1 / 0\nf()")
+    assert res["status"] == "error"
+    assert res["error"]["ename"] == "ZeroDivisionError"
+    assert res["error"]["evalue"] == "division by zero"
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in res["error"]["traceback"]]
+    assert any("----> 3 f()" in line for line in plain), plain
+    assert any("return 1 / 0" in line for line in plain), plain
+    assert res["outputs"][-1]["kind"] == "error"
+    assert res["outputs"][-1]["text"] == "ZeroDivisionError: division by zero"
+    # The session goes on.
+    assert kb.execute("err", "2 + 2")["return_value"] == "4"
+
+
+def test_timeout_interrupts_and_keeps_state(kb):
+    kb.execute("slow", "kept = 'yes'")
+    started = time.monotonic()
+    res = kb.execute("slow", "import time\nprint('before', flush=True)\ntime.sleep(30)",
+                     timeout=1)
+    elapsed = time.monotonic() - started
+    assert res["status"] == "timeout", res
+    assert res["output"] == "before\n"
+    assert res["kernel_restarted"] is False
+    assert elapsed < 10, elapsed
+    after = kb.execute("slow", "kept")
+    assert after["status"] == "success"
+    assert after["return_value"] == "'yes'"
+
+
+def test_timeout_of_code_ignoring_interrupts_restarts_the_kernel(kb):
+    kb.execute("stubborn", "lost = 1")
+    res = kb.execute("stubborn", "import signal, time\n"
+                                 "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                 "time.sleep(60)", timeout=0.5)
+    assert res["status"] == "timeout"
+    assert res["kernel_restarted"] is True
+    after = kb.execute("stubborn", "lost")
+    assert after["status"] == "error"
+    assert after["error"]["ename"] == "NameError"
+    assert kb.execute("stubborn", "1 + 1")["return_value"] == "2"
+
+
+def test_bash_timeout_stops_the_command(kb):
+    res = kb.execute("bashslow", "echo start; sleep 30; echo never", language="bash",
+                     timeout=1)
+    assert res["status"] == "timeout"
+    assert "start" in res["output"]
+    assert "never" not in res["output"]
+    assert kb.execute("bashslow", "echo fine", language="bash")["output"] == "fine\n"
+
+
+def test_output_is_truncated_at_the_limit(kb):
+    res = kb.execute("big", "print('é' * 50000)\nimport sys\nsys.stderr.write('e' * 30000)")
+    assert res["status"] == "success"
+    assert res["truncated"] is True
+    assert len(res["output"]) == 10000
+    assert res["output"].endswith(MARKER)
+    assert res["output"].startswith("é" * 100)
+    assert len(res["stderr"]) == 10000
+    stream_texts = [o["text"] for o in res["outputs"] if o["kind"] == "stream"]
+    assert all(len(t) <= 10000 for t in stream_texts)
+
+
+def test_large_output_keeps_the_daemon_answering(kb):
+    res = kb.execute("flood", "for i in range(200000):\n    print('line', i)", timeout=60)
+    assert res["status"] == "success", res["status"]
+    assert res["truncated"] is True
+    assert res["output"].startswith("line 0\nline 1\n")
+    assert kb.get("/health", auth=False).status == 200
+
+
+def test_concurrent_executes_on_one_session_run_in_arrival_order(kb):
+    kb.execute("order", "seq = []")
+    n = 8
+    results = [None] * n
+    threads = []
+
+    def run(i):
+        results[i] = kb.execute("order", f"import time\ntime.sleep(0.2)\nseq.append({i})\n"
+                                         f"({i}, len(seq))")
+
+    for i in range(n):
+        t = threading.Thread(target=run, args=(i,))
+        t.start()
+        threads.append(t)
+        time.sleep(0.05)  # arrival order = start order
+    for t in threads:
+        t.join()
+    for i, res in enumerate(results):
+        assert res["status"] == "success", res
+        assert res["return_value"] == f"({i}, {i + 1})"
+    assert kb.execute("order", "seq")["return_value"] == str(list(range(n)))
+
+
+def test_sessions_run_in_parallel(kb):
+    kb.execute("par-a", "1")
+    kb.execute("par-b", "1")
+    out = {}
+
+    def run(name):
+        out[name] = kb.execute(name, "import time\ntime.sleep(2)\n'done'")
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("par-a", "par-b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert out["par-a"]["return_value"] == "'done'"
+    assert out["par-b"]["return_value"] == "'done'"
+    assert elapsed < 3.5, f"two 2 s executes on two sessions took {elapsed:.1f} s"
+
+
+def test_sessions_share_neither_variables_nor_tmp(kb):
+    kb.execute("iso-a", "secret = 'a'\nopen('/tmp/mine', 'w').write('a')")
+    res = kb.execute("iso-b", "secret")
+    assert res["status"] == "error" and res["error"]["ename"] == "NameError"
+    res = kb.execute("iso-b", "import os\nos.path.exists('/tmp/mine')")
+    assert res["return_value"] == "False"
+    res = kb.execute("iso-a", "open('/tmp/mine').read()")
+    assert res["return_value"] == "'a'"
+
+
+def test_input_fails_at_once(kb):
+    started = time.monotonic()
+    res = kb.execute("stdin", "input('name? ')", timeout=20)
+    assert time.monotonic() - started < 10
+    assert res["status"] == "error"
+    assert res["error"]["ename"] == "StdinNotImplementedError"
+
+
+def test_display_data_keeps_every_mime_type(kb):
+    code = ("from IPython.display import display, HTML\n"
+            "display(HTML('<b>hi</b>'))\n"
+            "import matplotlib.pyplot as plt\n"
+            "plt.plot([1, 2, 3])\n"
+            "plt.show()")
+    res = kb.execute("rich", code, timeout=60)
+    assert res["status"] == "success", res
+    displays = [o for o in res["outputs"] if o["kind"] == "display_data"]
+    assert any("text/html" in d["data"] for d in displays)
+    png = [d["data"]["image/png"] for d in displays if "image/png" in d["data"]]
+    assert png, [list(d["data"]) for d in displays]
+    import base64
+    assert base64.b64decode(png[0]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_retry_uses_replacement_codes(kb):
+    created = kb.post("/kernels", {"name": "retrier"})
+    assert created.status == 201, created
+    res = kb.post("/kernels/retrier/execute/retry",
+                  {"code": "1/0", "max_attempts": 3, "replacement_codes": ["2/0", "'fixed'"]})
+    assert res.status == 200, res
+    body = res.json()
+    assert body["status"] == "success"
+    assert body["return_value"] == "'fixed'"
+    assert [(a["attempt"], a["code"], a["status"]) for a in body["attempts"]] == [
+        (1, "1/0", "error"), (2, "2/0", "error"), (3, "'fixed'", "success")]
+    res = kb.post("/kernels/retrier/execute/retry", {"code": "1/0", "max_attempts": 2}).json()
+    assert res["status"] == "max_attempts_exceeded"
+    assert len(res["attempts"]) == 2
+    kernel = kb.get("/kernels/retrier").json()["kernel"]
+    assert kernel["attempt_count"] == 5
+    for bad in ({"code": "1", "max_attempts": 0}, {"code": "1", "replacement_codes": [1]},
+                {"code": "1", "max_attempts": 101}):
+        assert kb.post("/kernels/retrier/execute/retry", bad).status == 422, bad
+
+
+def test_restart_gives_a_fresh_kernel(kb):
+    kb.execute("restart-me", "v = 1")
+    kernel_id = kb.post("/sessions/restart-me").json()["kernel_id"]
+    res = kb.post(f"/kernels/{kernel_id}/restart")
+    assert res.status == 200, res
+    assert res.json()["status"] == "running"
+    assert res.json()["restarts"] == 1
+    after = kb.execute("restart-me", "v")
+    assert after["status"] == "error" and after["error"]["ename"] == "NameError"
+
+
+def test_interrupt_stops_a_running_execute(kb):
+    kb.execute("intr", "1")
+    box = {}
+
+    def run():
+        box["res"] = kb.execute("intr", "import time\ntime.sleep(30)", timeout=60)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(1.0)
+    resp = kb.post("/kernels/intr/interrupt")
+    assert resp.status == 200, resp
+    t.join(timeout=20)
+    assert not t.is_alive()
+    assert box["res"]["status"] == "error"
+    assert box["res"]["error"]["ename"] == "KeyboardInterrupt"
+
+
+def test_delete_during_execute_answers_the_waiting_client(kb):
+    kb.execute("doomed", "1")
+    box = {}
+
+    def run():
+        box["res"] = kb.execute("doomed", "import time\ntime.sleep(30)", timeout=60)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(1.0)
+    assert kb.delete("/sessions/doomed").status == 200
+    t.join(timeout=20)
+    assert box["res"]["status"] == "kernel_died"
+    assert box["res"]["error"]["ename"] == "SessionDeleted"
+    assert kb.get("/sessions/doomed").status == 404
