@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +134,10 @@ static int parse_double(const char *s, double *out)
     char *end = NULL;
     double v;
 
-    if (*s == '\0' || isspace((unsigned char)*s))
+    /* Plain decimal only: no sign, no hex floats, no "inf". */
+    if (!isdigit((unsigned char)*s) && !(*s == '.' && isdigit((unsigned char)s[1])))
+        return -EINVAL;
+    if (strpbrk(s, "xXpP") != NULL)
         return -EINVAL;
     errno = 0;
     v = strtod(s, &end);
@@ -148,7 +152,8 @@ static int parse_long(const char *s, long *out)
     char *end = NULL;
     long v;
 
-    if (*s == '\0' || isspace((unsigned char)*s))
+    /* Plain decimal only: a leading sign or space is refused. */
+    if (!isdigit((unsigned char)*s))
         return -EINVAL;
     errno = 0;
     v = strtol(s, &end, 10);
@@ -251,6 +256,12 @@ static int apply(struct config *cfg, const struct option_def *o, const char *nam
         memcpy(field, value, len + 1);
         return 0;
     case OPT_SECRET:
+        if (len == 0) {
+            /* Empty counts as unset (docker-compose passes ${VAR:-} this way). */
+            free(cfg->api_key);
+            cfg->api_key = NULL;
+            return 0;
+        }
         if (len < (size_t)o->min || len > (size_t)o->max || !secret_ok(value))
             return fail(err, errlen,
                         "%s: must be %d to %d printable characters without spaces", name,
@@ -385,7 +396,7 @@ void config_cleanup(struct config *cfg)
 {
     if (cfg->api_key != NULL) {
         /* The key is a secret: do not leave it in freed memory. */
-        memset(cfg->api_key, 0, strlen(cfg->api_key));
+        OPENSSL_cleanse(cfg->api_key, strlen(cfg->api_key));
         free(cfg->api_key);
         cfg->api_key = NULL;
     }

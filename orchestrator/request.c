@@ -225,14 +225,14 @@ static int parse_tags(json_object *obj, json_object **tags, char *detail, size_t
             return fail(detail, detail_len, -EINVAL, "tags: at most %d entries",
                         REQUEST_MAX_TAGS);
         if (strlen(key) == 0 || strlen(key) > REQUEST_TAG_KEY_MAX)
-            return fail(detail, detail_len, -EINVAL, "tags: keys must be 1 to %d characters",
+            return fail(detail, detail_len, -EINVAL, "tags: keys must be 1 to %d bytes",
                         REQUEST_TAG_KEY_MAX);
         if (!json_object_is_type(val, json_type_string))
             return fail(detail, detail_len, -EINVAL, "tags: value of '%.64s' must be a string",
                         key);
         if (json_object_get_string_len(val) > REQUEST_TAG_VALUE_MAX)
             return fail(detail, detail_len, -EINVAL,
-                        "tags: value of '%.64s' is longer than %d characters", key,
+                        "tags: value of '%.64s' is longer than %d bytes", key,
                         REQUEST_TAG_VALUE_MAX);
     }
     *tags = json_object_get(v);
@@ -296,8 +296,12 @@ int request_parse_exec(const char *body, size_t len, bool retry, struct request_
     }
 
     if (json_object_object_get_ex(obj, "language", &v) && v != NULL) {
-        const char *lang = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                    : "";
+        const char *lang = "";
+
+        /* A NUL inside ("bash\u0000x") must not pass for "bash". */
+        if (json_object_is_type(v, json_type_string) &&
+            strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v))
+            lang = json_object_get_string(v);
 
         if (strcmp(lang, "python") == 0) {
             out->bash = false;

@@ -213,6 +213,21 @@ static void add_stream(struct result *r, json_object *content)
     r->budget_used += kept_item;
 }
 
+/* A JSON string of at most limit characters of s; a cut marks the result truncated. */
+static json_object *cap_string(struct result *r, long limit, const char *s, size_t len)
+{
+    struct capped_text t;
+    json_object *out;
+
+    capped_init(&t);
+    capped_append(&t, limit, s, len);
+    if (t.truncated)
+        r->truncated = true;
+    out = capped_json(&t, limit);
+    buf_cleanup(&t.buf);
+    return out;
+}
+
 static void add_rich(struct result *r, const char *kind, json_object *content, size_t size)
 {
     json_object *data = get_obj(content, "data"), *metadata = get_obj(content, "metadata");
@@ -232,18 +247,13 @@ static void add_rich(struct result *r, const char *kind, json_object *content, s
         json_object_object_add(item, "display_id", json_object_get(v));
     plain = get_str(data, "text/plain", &plain_len);
     if (plain != NULL) {
-        struct capped_text t;
+        json_object *text = cap_string(r, r->char_limit, plain, plain_len);
 
-        capped_init(&t);
-        capped_append(&t, r->char_limit, plain, plain_len);
-        if (t.truncated)
-            r->truncated = true;
-        json_object_object_add(item, "text", capped_json(&t, r->char_limit));
+        json_object_object_add(item, "text", text);
         if (strcmp(kind, "execute_result") == 0) {
             json_object_put(r->return_value);
-            r->return_value = capped_json(&t, r->char_limit);
+            r->return_value = json_object_get(text);
         }
-        buf_cleanup(&t.buf);
     }
     if (strcmp(kind, "execute_result") == 0 &&
         json_object_object_get_ex(content, "execution_count", &v) &&
@@ -256,21 +266,17 @@ static void add_rich(struct result *r, const char *kind, json_object *content, s
 static json_object *error_json(struct result *r, json_object *content)
 {
     json_object *err = json_object_new_object(), *tb = json_object_new_array(), *src = NULL;
-    const char *ename = get_str(content, "ename", NULL);
-    const char *evalue = get_str(content, "evalue", NULL);
-    struct capped_text t;
-    size_t len;
+    size_t ename_len = 0, evalue_len = 0;
+    const char *ename = get_str(content, "ename", &ename_len);
+    const char *evalue = get_str(content, "evalue", &evalue_len);
 
-    capped_init(&t);
-    capped_append(&t, 256, ename ? ename : "Error", strlen(ename ? ename : "Error"));
-    json_object_object_add(err, "ename", capped_json(&t, 256));
-    buf_cleanup(&t.buf);
-    capped_init(&t);
-    len = evalue ? strlen(evalue) : 0;
-    capped_append(&t, r->char_limit, evalue ? evalue : "", len);
-    json_object_object_add(err, "evalue", capped_json(&t, r->char_limit));
-    buf_cleanup(&t.buf);
-
+    if (ename == NULL) {
+        ename = "Error";
+        ename_len = 5;
+    }
+    json_object_object_add(err, "ename", cap_string(r, 256, ename, ename_len));
+    json_object_object_add(err, "evalue",
+                           cap_string(r, r->char_limit, evalue ? evalue : "", evalue_len));
     if (json_object_object_get_ex(content, "traceback", &src) &&
         json_object_is_type(src, json_type_array)) {
         size_t n = json_object_array_length(src);
@@ -280,11 +286,8 @@ static json_object *error_json(struct result *r, json_object *content)
 
             if (!json_object_is_type(line, json_type_string))
                 continue;
-            capped_init(&t);
-            capped_append(&t, r->char_limit, json_object_get_string(line),
-                          (size_t)json_object_get_string_len(line));
-            json_object_array_add(tb, capped_json(&t, r->char_limit));
-            buf_cleanup(&t.buf);
+            json_object_array_add(tb, cap_string(r, r->char_limit, json_object_get_string(line),
+                                                 (size_t)json_object_get_string_len(line)));
         }
         if (n > RESULT_MAX_TRACEBACK)
             r->truncated = true;

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "text.h"
+
 static bool only_space(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
@@ -19,7 +21,8 @@ json_object *json_parse_strict(const char *text, size_t len, int depth)
     json_object *obj;
     size_t end;
 
-    if (len > (size_t)INT32_MAX)
+    /* json-c's own UTF-8 check lets overlongs, surrogates and values above U+10FFFF through. */
+    if (len > (size_t)INT32_MAX || !utf8_valid(text, len))
         return NULL;
     tok = json_tokener_new_ex(depth);
     if (tok == NULL)
@@ -32,6 +35,14 @@ json_object *json_parse_strict(const char *text, size_t len, int depth)
         end = json_tokener_get_parse_end(tok);
         if (json_tokener_get_error(tok) != json_tokener_success || end > len ||
             !only_space(text + end, len - end)) {
+            json_object_put(obj);
+            obj = NULL;
+        }
+    } else if (json_tokener_get_error(tok) == json_tokener_continue) {
+        /* A number or literal at the very end (as in "5") cannot know it is complete: one NUL
+         * byte tells the tokener the text is over. All of text was consumed already. */
+        obj = json_tokener_parse_ex(tok, "", 1);
+        if (obj != NULL && json_tokener_get_error(tok) != json_tokener_success) {
             json_object_put(obj);
             obj = NULL;
         }
