@@ -53,7 +53,6 @@ struct request_ctx {
     const char *allow;
     bool challenge;
     int success_status;
-    bool kernel_wrap; /* wrap the job's kernel object as {"alive", "kernel"} */
     struct session_job job;
     uint64_t started_us;
 };
@@ -169,13 +168,6 @@ static void on_job_done(struct session_job *job)
         respond_error(rc, status_for(job->error), "%s", job->detail);
     } else if (job->body == NULL) {
         respond_error(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, "kernelboxd is out of memory");
-    } else if (rc->kernel_wrap) {
-        json_object *obj = json_object_new_object();
-
-        json_object_object_add(obj, "alive", json_object_new_boolean(1));
-        json_object_object_add(obj, "kernel", job->body);
-        job->body = NULL;
-        respond_json(rc, (unsigned int)rc->success_status, obj);
     } else {
         respond_json(rc, (unsigned int)rc->success_status, job->body);
         job->body = NULL;
@@ -278,7 +270,9 @@ static bool take_exec(struct request_ctx *rc, bool retry)
 
 static struct session *find_or_404(struct request_ctx *rc, const char *what)
 {
-    struct session *s = session_find(rc->api->p.reg, rc->route.param);
+    struct session *s = strcmp(what, "session") == 0
+                            ? session_find_named(rc->api->p.reg, rc->route.param)
+                            : session_find(rc->api->p.reg, rc->route.param);
 
     if (s == NULL)
         respond_error(rc, MHD_HTTP_NOT_FOUND, "Unknown %s: %s", what, rc->route.param);
@@ -469,8 +463,11 @@ static void admit(struct request_ctx *rc, const char *url)
         char *end = NULL;
         unsigned long long n = strtoull(hdr, &end, 10);
 
-        if (end == hdr || *end != '\0' ||
-            n > (unsigned long long)cfg->max_body + HTTP_DISCARD_MAX) {
+        if (end == hdr || *end != '\0') {
+            respond_error(rc, MHD_HTTP_BAD_REQUEST, "malformed Content-Length");
+            return;
+        }
+        if (n > (unsigned long long)cfg->max_body + HTTP_DISCARD_MAX) {
             respond_error(rc, MHD_HTTP_CONTENT_TOO_LARGE,
                           "request body larger than %lld bytes", cfg->max_body);
             return;
@@ -560,6 +557,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     free(rc);
     *req_cls = NULL;
 }
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {

@@ -243,7 +243,7 @@ json_object *session_list_json(struct session_registry *reg)
     return arr;
 }
 
-struct session *session_find(struct session_registry *reg, const char *ident)
+static struct session *find(struct session_registry *reg, const char *ident, bool by_id)
 {
     struct list_node *pos, *tmp;
 
@@ -251,11 +251,22 @@ struct session *session_find(struct session_registry *reg, const char *ident)
     {
         struct session *s = LIST_CONTAINER(pos, struct session, node);
 
-        if (strcmp(s->kernel_id, ident) == 0 || (s->name && strcmp(s->name, ident) == 0) ||
+        if ((by_id && strcmp(s->kernel_id, ident) == 0) ||
+            (s->name && strcmp(s->name, ident) == 0) ||
             (s->session_name && strcmp(s->session_name, ident) == 0))
             return s;
     }
     return NULL;
+}
+
+struct session *session_find(struct session_registry *reg, const char *ident)
+{
+    return find(reg, ident, true);
+}
+
+struct session *session_find_named(struct session_registry *reg, const char *name)
+{
+    return find(reg, name, false);
 }
 
 int session_count(const struct session_registry *reg)
@@ -1173,7 +1184,7 @@ void session_get_or_create(struct session_registry *reg, const char *name, json_
     job_prepare(reg, job);
     if (refuse_if_stopping(reg, job))
         return;
-    s = session_find(reg, name);
+    s = session_find_named(reg, name);
     if (s == NULL)
         s = session_new(reg, name, name, tags);
     if (s == NULL) {
@@ -1192,10 +1203,11 @@ void session_create_kernel(struct session_registry *reg, const char *name,
     job_prepare(reg, job);
     if (refuse_if_stopping(reg, job))
         return;
-    if ((name != NULL && session_find(reg, name) != NULL) ||
-        (session_name != NULL && session_find(reg, session_name) != NULL)) {
+    if ((name != NULL && session_find_named(reg, name) != NULL) ||
+        (session_name != NULL && session_find_named(reg, session_name) != NULL)) {
         job_complete(reg, job, -EEXIST, NULL, "a live kernel already uses the name '%s'",
-                     name != NULL && session_find(reg, name) != NULL ? name : session_name);
+                     name != NULL && session_find_named(reg, name) != NULL ? name
+                                                                           : session_name);
         return;
     }
     s = session_new(reg, name, session_name, tags);
@@ -1218,7 +1230,7 @@ void session_execute(struct session_registry *reg, struct session *s, struct ses
 void session_execute_named(struct session_registry *reg, const char *name,
                            struct session_job *job)
 {
-    struct session *s = session_find(reg, name);
+    struct session *s = session_find_named(reg, name);
 
     if (s == NULL && !reg->shutting_down)
         s = session_new(reg, name, name, NULL);

@@ -75,8 +75,11 @@ void session_registry_free(struct session_registry *reg);
  * negative errno with err filled. */
 int session_sweep(const struct session_registry_params *p, char *err, size_t errlen);
 
-/* Find a live session by kernel id, kernel name or session name. */
+/* Find a live session by kernel id, kernel name or session name (the /kernels/{id} paths). */
 struct session *session_find(struct session_registry *reg, const char *ident);
+
+/* Find a live session by kernel name or session name, not by id (the /sessions/{name} paths). */
+struct session *session_find_named(struct session_registry *reg, const char *name);
 
 /* The kernel object of a session. New reference. */
 json_object *session_json(const struct session *s);
