@@ -508,8 +508,9 @@ static void kernel_died(struct session *s, const char *reason)
     drop_kernel(s);
     s->state = ST_DEAD;
     snprintf(s->dead_reason, sizeof(s->dead_reason), "%s", reason);
-    s->restart_unreported = true;
     exec_abort(s, RESULT_KERNEL_DIED, "KernelDied", reason);
+    /* The next result, on a fresh kernel, is the one that reports the lost state. */
+    s->restart_unreported = true;
     schedule_kick(s);
 }
 

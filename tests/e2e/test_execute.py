@@ -242,3 +242,39 @@ def test_delete_during_execute_answers_the_waiting_client(kb):
     assert box["res"]["status"] == "kernel_died"
     assert box["res"]["error"]["ename"] == "SessionDeleted"
     assert kb.get("/sessions/doomed").status == 404
+
+
+def test_a_kernel_that_exits_is_reported_and_replaced(kb):
+    kb.execute("dies", "state = 1")
+    started = time.monotonic()
+    res = kb.execute("dies", "import os\nos._exit(1)", timeout=60)
+    assert res["status"] == "kernel_died", res
+    assert res["error"]["ename"] == "KernelDied"
+    assert res["kernel_restarted"] is False
+    assert time.monotonic() - started < 30, "death must be noticed before the timeout"
+    after = kb.execute("dies", "state")
+    assert after["kernel_restarted"] is True
+    assert after["error"]["ename"] == "NameError"
+    again = kb.execute("dies", "1")
+    assert again["status"] == "success" and again["kernel_restarted"] is False
+
+
+def test_messages_with_a_bad_signature_are_dropped(kb):
+    # Code in the kernel publishes two stream messages parented to its own execute: one
+    # signed with the kernel's key, one with a made-up signature. Only the first may arrive.
+    code = (
+        "import json, time\n"
+        "k = get_ipython().kernel\n"
+        "parent = k.get_parent('shell')\n"
+        "k.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': 'SIGNED\\n'},"
+        " parent=parent)\n"
+        "header = json.dumps(k.session.msg_header('stream'), default=str).encode()\n"
+        "k.iopub_socket.send_multipart([b'stream', b'<IDS|MSG>', b'0' * 64, header,"
+        " json.dumps(parent['header'], default=str).encode(), b'{}',"
+        " json.dumps({'name': 'stdout', 'text': 'FORGED\\n'}).encode()])\n"
+        "time.sleep(0.5)\n")
+    res = kb.execute("forge", code)
+    assert res["status"] == "success", res
+    assert "SIGNED" in res["output"]
+    assert "FORGED" not in res["output"]
+    assert "bad signature" in kb.logs()
