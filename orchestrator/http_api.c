@@ -30,9 +30,11 @@ struct http_api {
     struct loop_io io;
     struct loop_defer run_soon; /* a resumed connection is served on the next MHD_run() */
     struct loop_timer run_timer; /* libmicrohttpd's own deadline: timeouts, buffered data */
+    struct list_node parked;     /* struct request_ctx waiting on the session layer */
 };
 
 struct request_ctx {
+    struct list_node node; /* in api->parked while suspended */
     struct http_api *api;
     struct MHD_Connection *conn;
     char request_id[HTTP_REQUEST_ID_MAX + 1];
@@ -175,6 +177,7 @@ static void on_job_done(struct session_job *job)
     session_job_cleanup(job);
     if (rc->suspended) {
         rc->suspended = false;
+        list_remove(&rc->node);
         MHD_resume_connection(rc->conn);
         /* In external-poll mode a resume does not wake the loop by itself. */
         loop_defer(rc->api->p.loop, &rc->api->run_soon);
@@ -186,6 +189,7 @@ static void park(struct request_ctx *rc, int success_status)
 {
     rc->success_status = success_status;
     rc->suspended = true;
+    list_push_back(&rc->api->parked, &rc->node);
     MHD_suspend_connection(rc->conn);
 }
 
@@ -493,6 +497,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (rc == NULL)
             return MHD_NO;
         *req_cls = rc;
+        list_init(&rc->node);
         rc->api = api;
         rc->conn = conn;
         rc->started_us = now_us();
@@ -620,6 +625,7 @@ struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t
         return NULL;
     api->p = *p;
     list_init(&api->run_soon.node);
+    list_init(&api->parked);
     api->run_soon.fn = on_run_soon;
     loop_timer_init(&api->run_timer, on_run_timer);
     if (p->cfg->addr.ss_family == AF_INET6)
@@ -665,6 +671,19 @@ void http_api_free(struct http_api *api)
 {
     if (api == NULL)
         return;
+    /* libmicrohttpd refuses to stop with suspended connections: answer them first. Their
+     * jobs are abandoned with the registry, which never calls back once the loop is done. */
+    while (!list_empty(&api->parked)) {
+        struct request_ctx *rc = LIST_CONTAINER(list_first(&api->parked), struct request_ctx,
+                                                node);
+
+        list_remove(&rc->node);
+        rc->suspended = false;
+        rc->job.owner = NULL;
+        respond_error(rc, MHD_HTTP_SERVICE_UNAVAILABLE, "kernelboxd is shutting down");
+        MHD_resume_connection(rc->conn);
+    }
+    MHD_run(api->mhd);
     loop_set_prepare(api->p.loop, NULL, NULL);
     list_remove(&api->run_soon.node);
     loop_timer_stop(api->p.loop, &api->run_timer);

@@ -1142,11 +1142,19 @@ static void begin_remove(struct session *s)
         s->state = ST_REMOVING;
     }
     drop_kernel(s);
-    exec_abort(s, RESULT_KERNEL_DIED, "SessionDeleted",
-               "the session was deleted while this execution ran");
-    fail_list(reg, &s->queue, -ECANCELED, "the session was deleted while this request waited");
-    fail_list(reg, &s->waiters, -ECANCELED,
-              "the session was deleted while this request waited");
+    if (reg->shutting_down) {
+        exec_abort(s, RESULT_KERNEL_DIED, "DaemonShutdown",
+                   "kernelboxd is shutting down and removed this session");
+        fail_list(reg, &s->queue, -ESHUTDOWN, "kernelboxd is shutting down");
+        fail_list(reg, &s->waiters, -ESHUTDOWN, "kernelboxd is shutting down");
+    } else {
+        exec_abort(s, RESULT_KERNEL_DIED, "SessionDeleted",
+                   "the session was deleted while this execution ran");
+        fail_list(reg, &s->queue, -ECANCELED,
+                  "the session was deleted while this request waited");
+        fail_list(reg, &s->waiters, -ECANCELED,
+                  "the session was deleted while this request waited");
+    }
     if (s->lc_busy) {
         s->remove_pending = true;
         return;
