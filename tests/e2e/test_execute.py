@@ -52,7 +52,7 @@ def test_timeout_interrupts_and_keeps_state(kb):
     assert res["status"] == "timeout", res
     assert res["output"] == "before\n"
     assert res["kernel_restarted"] is False
-    assert elapsed < 10, elapsed
+    assert elapsed < 25, "the 30 s sleep must have been interrupted"
     after = kb.execute("slow", "kept")
     assert after["status"] == "success"
     assert after["return_value"] == "'yes'"
@@ -129,18 +129,18 @@ def test_sessions_run_in_parallel(kb):
     out = {}
 
     def run(name):
-        out[name] = kb.execute(name, "import time\ntime.sleep(2)\n'done'")
+        out[name] = kb.execute(name, "import time\nstart = time.time()\ntime.sleep(2)\n"
+                                     "(start, time.time())")
 
-    started = time.monotonic()
     threads = [threading.Thread(target=run, args=(n,)) for n in ("par-a", "par-b")]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - started
-    assert out["par-a"]["return_value"] == "'done'"
-    assert out["par-b"]["return_value"] == "'done'"
-    assert elapsed < 3.5, f"two 2 s executes on two sessions took {elapsed:.1f} s"
+    a_start, a_end = eval(out["par-a"]["return_value"])
+    b_start, b_end = eval(out["par-b"]["return_value"])
+    # Both kernels were running their code at the same moment.
+    assert a_start < b_end and b_start < a_end, (a_start, a_end, b_start, b_end)
 
 
 def test_sessions_share_neither_variables_nor_tmp(kb):
@@ -156,7 +156,7 @@ def test_sessions_share_neither_variables_nor_tmp(kb):
 def test_input_fails_at_once(kb):
     started = time.monotonic()
     res = kb.execute("stdin", "input('name? ')", timeout=20)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 15, "input() must fail at once, not wait"
     assert res["status"] == "error"
     assert res["error"]["ename"] == "StdinNotImplementedError"
 
