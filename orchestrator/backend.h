@@ -35,6 +35,17 @@ struct backend_kernel_spec {
 #define BACKEND_KERNEL_DIR "/kernelbox"          /* the session directory, inside */
 #define BACKEND_CONNECTION_FILE "kernel.json"    /* read and removed by the launcher */
 
+/* One container event from the engine. */
+struct backend_event {
+    char id[BACKEND_ID_MAX];
+    char action[16];    /* "die", "oom", ... ; "connected" when the stream opens */
+    int exit_code;      /* for "die" */
+    long long time_ns;  /* when the engine saw it */
+};
+
+/* Called on the watching thread for every event; a nonzero return stops the stream. */
+typedef int (*backend_event_fn)(void *arg, const struct backend_event *ev);
+
 struct backend;
 
 struct backend_ops {
@@ -59,6 +70,11 @@ struct backend_ops {
     /* Inspect one container; *out is the engine's JSON. */
     int (*inspect)(struct backend *b, const char *id, json_object **out, char *err,
                    size_t errlen);
+    /* Stream die and oom events of containers carrying label (key=value) to fn until fn
+     * returns nonzero, *stop becomes nonzero (checked about once a second) or the stream
+     * breaks. Returns 0 when stopped, or the error that broke the stream. */
+    int (*events)(struct backend *b, const char *label, backend_event_fn fn, void *arg,
+                  const volatile int *stop, char *err, size_t errlen);
 };
 
 struct backend {

@@ -25,6 +25,7 @@ enum opt_type {
     OPT_SIZE,
     OPT_FLOAT,
     OPT_LEVEL,
+    OPT_CHOICE,
 };
 
 struct option_def {
@@ -79,7 +80,20 @@ static const struct option_def options[] = {
      "threads that talk to the Docker Engine"},
     {"KERNELBOX_LOG_LEVEL", "--log-level", OPT_LEVEL, "info", 0, 0, FIELD(log_level),
      "debug, info, warn or error"},
+    {"KERNELBOX_SECRET_FILE", "--secret-file", OPT_ABS_PATH, NULL, 0, 0, FIELD(secret_file),
+     "0600 file with the secret kernel keys derive from (default <runtime dir>/secret)"},
+    {"KERNELBOX_SHUTDOWN", "--shutdown", OPT_CHOICE, "keep", 0, 0, FIELD(shutdown_remove),
+     "on SIGTERM: keep kernels running for the next start, or remove them (keep|remove)"},
+    {"KERNELBOX_SHUTDOWN_GRACE", "--shutdown-grace", OPT_SECONDS, "30", 0, 3600,
+     FIELD(shutdown_grace), "seconds running executions may finish after SIGTERM"},
+    {"KERNELBOX_KERNEL_IDLE_TIMEOUT", "--kernel-idle-timeout", OPT_SECONDS, "1800", 0, 31536000,
+     FIELD(kernel_idle_timeout), "seconds without an execute before a session is removed (0: never)"},
+    {"KERNELBOX_MAX_SESSION_AGE", "--max-session-age", OPT_SECONDS, "0", 0, 31536000,
+     FIELD(max_session_age), "seconds a session may live at most (0: no limit)"},
 };
+
+/* The values of OPT_CHOICE options, by index. */
+static const char *const shutdown_choices[] = {"keep", "remove", NULL};
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -320,6 +334,14 @@ static int apply(struct config *cfg, const struct option_def *o, const char *nam
                         name, o->min, o->max, value);
         memcpy(field, &size, sizeof(size));
         return 0;
+    case OPT_CHOICE:
+        for (int i = 0; shutdown_choices[i] != NULL; i++) {
+            if (strcmp(value, shutdown_choices[i]) == 0) {
+                memcpy(field, &i, sizeof(i));
+                return 0;
+            }
+        }
+        return fail(err, errlen, "%s: expected keep or remove, got '%s'", name, value);
     case OPT_LEVEL:
         if (log_level_parse(value, (enum log_level *)(void *)field) < 0)
             return fail(err, errlen, "%s: expected debug, info, warn or error, got '%s'", name,

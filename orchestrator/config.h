@@ -36,6 +36,11 @@ struct config {
     double interrupt_grace; /* seconds between interrupt and restart */
     enum log_level log_level;
     long docker_workers;
+    char secret_file[256]; /* "" until main puts it in the runtime directory */
+    int shutdown_remove;   /* 0: keep kernels running on exit; 1: remove them */
+    double shutdown_grace; /* seconds in-flight executions may finish on SIGTERM */
+    double kernel_idle_timeout; /* seconds; 0: never */
+    double max_session_age;     /* seconds; 0: no limit */
 };
 
 /* Outcome of config_load() besides an error. */

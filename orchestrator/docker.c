@@ -457,6 +457,150 @@ static int op_inspect(struct backend *b, const char *id, json_object **out, char
                        errlen);
 }
 
+#define DOCKER_EVENT_LINE_MAX (1u << 20)
+
+struct event_stream {
+    backend_event_fn fn;
+    void *arg;
+    const volatile int *stop;
+    struct buf line;
+    bool stopped; /* fn asked to stop */
+};
+
+static void event_from_json(json_object *obj, struct backend_event *ev)
+{
+    json_object *v = NULL, *actor = NULL, *attrs = NULL;
+
+    memset(ev, 0, sizeof(*ev));
+    if (json_object_object_get_ex(obj, "Action", &v) && json_object_is_type(v, json_type_string))
+        snprintf(ev->action, sizeof(ev->action), "%s", json_object_get_string(v));
+    if (json_object_object_get_ex(obj, "timeNano", &v))
+        ev->time_ns = (long long)json_object_get_int64(v);
+    if (json_object_object_get_ex(obj, "Actor", &actor)) {
+        if (json_object_object_get_ex(actor, "ID", &v) &&
+            json_object_is_type(v, json_type_string))
+            snprintf(ev->id, sizeof(ev->id), "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(actor, "Attributes", &attrs) &&
+            json_object_object_get_ex(attrs, "exitCode", &v))
+            ev->exit_code = atoi(json_object_get_string(v));
+    }
+}
+
+/* The engine sends one JSON object per line. */
+static size_t on_event_data(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct event_stream *es = userp;
+    size_t n = size * nmemb;
+
+    for (size_t i = 0; i < n; i++) {
+        json_object *obj;
+        struct backend_event ev;
+
+        if (data[i] != '\n') {
+            if (buf_append(&es->line, &data[i], 1) < 0)
+                return 0; /* a line this long is not an event: drop the stream */
+            continue;
+        }
+        obj = json_tokener_parse(es->line.data ? es->line.data : "");
+        es->line.len = 0;
+        if (obj == NULL)
+            continue;
+        event_from_json(obj, &ev);
+        json_object_put(obj);
+        if (ev.id[0] != '\0' && ev.action[0] != '\0' && es->fn(es->arg, &ev) != 0) {
+            es->stopped = true;
+            return 0;
+        }
+    }
+    return n;
+}
+
+static size_t on_event_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct event_stream *es = userp;
+    size_t n = size * nmemb;
+
+    /* The status line of a successful reply: the stream is open. */
+    if (n >= 12 && strncmp(data, "HTTP/", 5) == 0 && strstr(data, " 200") != NULL &&
+        (size_t)(strstr(data, " 200") - data) < n) {
+        struct backend_event ev;
+
+        memset(&ev, 0, sizeof(ev));
+        snprintf(ev.action, sizeof(ev.action), "connected");
+        if (es->fn(es->arg, &ev) != 0) {
+            es->stopped = true;
+            return 0;
+        }
+    }
+    return n;
+}
+
+static int on_event_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+                             curl_off_t ultotal, curl_off_t ulnow)
+{
+    struct event_stream *es = userp;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return *es->stop ? 1 : 0;
+}
+
+static int op_events(struct backend *b, const char *label, backend_event_fn fn, void *arg,
+                     const volatile int *stop, char *err, size_t errlen)
+{
+    struct docker *d = (struct docker *)b;
+    struct event_stream es = {.fn = fn, .arg = arg, .stop = stop};
+    char filters[512], url[1200], *escaped;
+    long status = 0;
+    CURLcode cc;
+    CURL *h;
+    int rc = 0;
+
+    h = thread_handle(d);
+    if (h == NULL)
+        return -ENOMEM;
+    snprintf(filters, sizeof(filters),
+             "{\"type\":[\"container\"],\"event\":[\"die\",\"oom\"],\"label\":[\"%s\"]}",
+             label);
+    escaped = curl_easy_escape(h, filters, 0);
+    if (escaped == NULL)
+        return -ENOMEM;
+    snprintf(url, sizeof(url), "http://docker%s/events?filters=%s", DOCKER_API, escaped);
+    curl_free(escaped);
+    buf_init(&es.line, DOCKER_EVENT_LINE_MAX);
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, d->socket_path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, DOCKER_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_event_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &es);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_event_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &es);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_event_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &es);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    buf_cleanup(&es.line);
+    if (*stop || es.stopped)
+        return 0;
+    if (cc == CURLE_OK && status == 200) {
+        snprintf(err, errlen, "the Docker Engine closed its event stream");
+        rc = -EHOSTUNREACH;
+    } else if (cc == CURLE_OK) {
+        snprintf(err, errlen, "Docker Engine answered HTTP %ld to /events", status);
+        rc = -EIO;
+    } else {
+        snprintf(err, errlen, "Docker Engine unreachable at %s: %s", d->socket_path,
+                 curl_easy_strerror(cc));
+        rc = -EHOSTUNREACH;
+    }
+    return rc;
+}
+
 static const struct backend_ops docker_ops = {
     .check = op_check,
     .create = op_create,
@@ -466,6 +610,7 @@ static const struct backend_ops docker_ops = {
     .remove = op_remove,
     .list = op_list,
     .inspect = op_inspect,
+    .events = op_events,
 };
 
 struct backend *docker_backend_new(const char *socket_path)

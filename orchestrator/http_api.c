@@ -198,6 +198,8 @@ static void init_job(struct request_ctx *rc)
     memset(&rc->job, 0, sizeof(rc->job));
     rc->job.done = on_job_done;
     rc->job.owner = rc;
+    rc->job.request_id = rc->request_id;
+    rc->job.tenant = rc->tenant;
 }
 
 /* ---- routes --------------------------------------------------------------------------- */
@@ -218,6 +220,8 @@ static void route_root(struct request_ctx *rc)
     json_object_object_add(obj, "service", json_object_new_string("kernelbox"));
     json_object_object_add(obj, "version", json_object_new_string(KERNELBOX_VERSION));
     json_object_object_add(links, "health", api_link("/health", "Liveness of the daemon."));
+    json_object_object_add(links, "ready",
+                           api_link("/ready", "Whether the Docker Engine answers (503 if not)."));
     json_object_object_add(links, "openapi", api_link("/openapi.json", "OpenAPI description."));
     json_object_object_add(links, "openapi_yaml", api_link("/openapi.yaml", "The same, as YAML."));
     json_object_object_add(links, "sessions", api_link("/sessions", "Named sessions."));
@@ -299,6 +303,20 @@ static void dispatch(struct request_ctx *rc)
     case ROUTE_HEALTH:
         route_health(rc);
         return;
+    case ROUTE_READY: {
+        char why[BACKEND_ERR_MAX];
+
+        if (!session_engine_ready(reg, why, sizeof(why))) {
+            respond_error(rc, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: %s", why);
+            return;
+        }
+        obj = json_object_new_object();
+        json_object_object_add(obj, "status", json_object_new_string("ready"));
+        json_object_object_add(obj, "engine", json_object_new_string("ok"));
+        json_object_object_add(obj, "sessions", json_object_new_int(session_count(reg)));
+        respond_json(rc, MHD_HTTP_OK, obj);
+        return;
+    }
     case ROUTE_OPENAPI_JSON:
         respond_text(rc, rc->api->p.openapi_json, "application/json");
         return;
@@ -448,7 +466,8 @@ static void admit(struct request_ctx *rc, const char *url)
         respond_error(rc, MHD_HTTP_NOT_FOUND, "Not Found");
         return;
     }
-    if (rc->route.id != ROUTE_HEALTH || err < 0) {
+    /* Probes (health, readiness) answer without a key; nothing else does. */
+    if ((rc->route.id != ROUTE_HEALTH && rc->route.id != ROUTE_READY) || err < 0) {
         hdr = MHD_lookup_connection_value(rc->conn, MHD_HEADER_KIND, "Authorization");
         rc->tenant = auth_check(rc->api->p.auth, hdr);
         if (rc->tenant == NULL) {
@@ -551,7 +570,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (rc == NULL)
         return;
     duration = (long)((now_us() - rc->started_us) / 1000);
-    if (rc->route.id != ROUTE_HEALTH || rc->status >= 400)
+    if ((rc->route.id != ROUTE_HEALTH && rc->route.id != ROUTE_READY) || rc->status >= 400)
         log_emit(LOG_INFO,
                  &(struct log_ctx){.request_id = rc->request_id, .tenant = rc->tenant},
                  "http.request", duration, "%s %s -> %u%s", rc->method, rc->path, rc->status,
@@ -657,6 +676,14 @@ struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t
     }
     loop_set_prepare(p->loop, mhd_timeout, api);
     return api;
+}
+
+unsigned int http_api_connections(struct http_api *api)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+    return info ? info->num_connections : 0;
 }
 
 void http_api_quiesce(struct http_api *api)

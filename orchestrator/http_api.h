@@ -29,6 +29,9 @@ struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t
 /* Stop accepting connections; requests in progress go on. */
 void http_api_quiesce(struct http_api *api);
 
+/* Connections still open (requests being answered, or idle keep-alive ones). */
+unsigned int http_api_connections(struct http_api *api);
+
 /* Close every connection and free the server. NULL is a no-op. */
 void http_api_free(struct http_api *api);
 

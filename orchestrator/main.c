@@ -22,17 +22,21 @@
 #include "auth.h"
 #include "backend.h"
 #include "config.h"
+#include "events.h"
 #include "http_api.h"
 #include "kernel.h"
 #include "kernel_seccomp_profile.h"
 #include "log.h"
 #include "loop.h"
 #include "openapi_spec.h"
+#include "secret.h"
 #include "session.h"
 #include "util/text.h"
 #include "workers.h"
 
-#define SHUTDOWN_DEADLINE_MS 30000
+#define SHUTDOWN_REMOVE_MS 60000 /* after the grace, at most this long to remove sessions */
+#define SHUTDOWN_FLUSH_MS 2000    /* at most this long for the last answers to be written */
+#define SHUTDOWN_FLUSH_POLL_MS 20
 #define ZMQ_MAX_SOCKETS_LIMIT 65536
 
 struct daemon {
@@ -44,10 +48,14 @@ struct daemon {
     struct session_registry *reg;
     struct http_api *http;
     struct auth *auth;
+    struct secret secret;
+    struct events *events;
     char instance[13];
     int sigfd;
     struct loop_io sig_io;
     struct loop_timer shutdown_timer;
+    struct loop_timer flush_timer;
+    uint64_t flush_deadline;
     bool stopping;
 };
 
@@ -106,20 +114,35 @@ static void raise_fd_limit(void)
     }
 }
 
+/* Every answer is written before the loop stops: wait (briefly) for connections to drain. */
+static void on_flush_timer(struct loop_timer *t)
+{
+    struct daemon *d = LIST_CONTAINER(t, struct daemon, flush_timer);
+
+    if (http_api_connections(d->http) == 0 || now_ms() >= d->flush_deadline) {
+        log_info(NULL, "shutdown.done", "%s",
+                 d->cfg.shutdown_remove ? "every session removed"
+                                        : "kernels left running for the next start");
+        loop_stop(d->loop);
+        return;
+    }
+    loop_timer_start(d->loop, &d->flush_timer, now_ms() + SHUTDOWN_FLUSH_POLL_MS);
+}
+
 static void on_shutdown_complete(void *arg)
 {
     struct daemon *d = arg;
 
-    log_info(NULL, "shutdown.done", "every session removed");
-    loop_stop(d->loop);
+    d->flush_deadline = now_ms() + SHUTDOWN_FLUSH_MS;
+    loop_timer_init(&d->flush_timer, on_flush_timer);
+    on_flush_timer(&d->flush_timer);
 }
 
 static void on_shutdown_deadline(struct loop_timer *t)
 {
     struct daemon *d = LIST_CONTAINER(t, struct daemon, shutdown_timer);
 
-    log_error(NULL, "shutdown.deadline", "sessions still being removed after %d s; exiting",
-              SHUTDOWN_DEADLINE_MS / 1000);
+    log_error(NULL, "shutdown.deadline", "sessions still being removed; exiting anyway");
     loop_stop(d->loop);
 }
 
@@ -128,11 +151,29 @@ static void begin_shutdown(struct daemon *d, const char *why)
     if (d->stopping)
         return;
     d->stopping = true;
-    log_info(NULL, "shutdown.begin", "%s: removing %d session(s)", why, session_count(d->reg));
+    log_info(NULL, "shutdown.begin", "%s: %d session(s); in-flight executions have %.0f s; "
+             "then kernels are %s", why, session_count(d->reg), d->cfg.shutdown_grace,
+             d->cfg.shutdown_remove ? "removed" : "left running for the next start");
     http_api_quiesce(d->http);
     loop_timer_init(&d->shutdown_timer, on_shutdown_deadline);
-    loop_timer_start(d->loop, &d->shutdown_timer, now_ms() + SHUTDOWN_DEADLINE_MS);
-    session_shutdown(d->reg, on_shutdown_complete, d);
+    loop_timer_start(d->loop, &d->shutdown_timer,
+                     now_ms() + (uint64_t)(d->cfg.shutdown_grace * 1000) + SHUTDOWN_REMOVE_MS);
+    session_shutdown(d->reg, d->cfg.shutdown_remove, d->cfg.shutdown_grace,
+                     on_shutdown_complete, d);
+}
+
+static void on_engine_event(void *arg, const struct backend_event *ev)
+{
+    struct daemon *d = arg;
+
+    session_engine_event(d->reg, ev);
+}
+
+static void on_engine_state(void *arg, bool up, const char *detail)
+{
+    struct daemon *d = arg;
+
+    session_engine_state(d->reg, up, detail);
 }
 
 static void on_signal(void *arg, uint32_t events)
@@ -212,6 +253,13 @@ static int run(struct daemon *d)
         return 1;
     }
     instance_id(&d->cfg, d->instance);
+    if (d->cfg.secret_file[0] == '\0')
+        snprintf(d->cfg.secret_file, sizeof(d->cfg.secret_file), "%s/secret",
+                 d->cfg.runtime_dir);
+    if (secret_load(&d->secret, d->cfg.secret_file, err, sizeof(err)) < 0) {
+        fprintf(stderr, "kernelboxd: KERNELBOX_SECRET_FILE: %s\n", err);
+        return 1;
+    }
     raise_fd_limit();
     if (setup_signals(d) < 0) {
         fprintf(stderr, "kernelboxd: cannot set up signal handling: %s\n", strerror(errno));
@@ -228,23 +276,19 @@ static int run(struct daemon *d)
     rp.backend = d->backend;
     rp.instance = d->instance;
     rp.seccomp_json = kernel_seccomp_profile_json;
+    rp.secret = &d->secret;
 
     rc = d->backend->ops->check(d->backend, d->cfg.image, err, sizeof(err));
     if (rc == -ENOENT) {
         fprintf(stderr, "kernelboxd: KERNELBOX_IMAGE: %s\n", err);
         return 1;
     }
-    if (rc < 0) {
+    bool engine_up = rc == 0;
+
+    if (!engine_up) {
         /* Keep serving: requests that need the engine get 503 until it answers. */
         log_warn(NULL, "startup.engine", "%s; sessions will fail with 503 until it answers",
                  err);
-    } else {
-        rc = session_sweep(&rp, err, sizeof(err));
-        if (rc > 0)
-            log_info(NULL, "startup.sweep", "removed %d container(s) left by an earlier run",
-                     rc);
-        else if (rc < 0)
-            log_warn(NULL, "startup.sweep", "%s", err);
     }
 
     d->loop = loop_new();
@@ -265,6 +309,34 @@ static int run(struct daemon *d)
     if (d->reg == NULL) {
         fprintf(stderr, "kernelboxd: out of memory\n");
         return 1;
+    }
+    if (engine_up) {
+        rc = session_recover(d->reg, err, sizeof(err));
+        if (rc < 0)
+            log_warn(NULL, "startup.recover", "%s", err);
+        else if (rc > 0)
+            log_info(NULL, "startup.recover", "took over %d session(s) left running", rc);
+    } else {
+        session_engine_state(d->reg, false, err);
+    }
+    session_reaper_start(d->reg);
+    {
+        char label[64];
+        struct events_params ep = {
+            .backend = d->backend,
+            .loop = d->loop,
+            .label = label,
+            .on_event = on_engine_event,
+            .on_engine = on_engine_state,
+            .arg = d,
+        };
+
+        snprintf(label, sizeof(label), "kernelbox.daemon=%s", d->instance);
+        d->events = events_start(&ep);
+        if (d->events == NULL) {
+            fprintf(stderr, "kernelboxd: cannot start the engine event watcher\n");
+            return 1;
+        }
     }
     d->sig_io.fd = d->sigfd;
     d->sig_io.fn = on_signal;
@@ -297,6 +369,7 @@ static int run(struct daemon *d)
 
 static void cleanup(struct daemon *d)
 {
+    events_stop(d->events);
     http_api_free(d->http);
     session_registry_free(d->reg);
     workers_free(d->workers);
@@ -305,6 +378,7 @@ static void cleanup(struct daemon *d)
     loop_free(d->loop);
     docker_backend_free(d->backend);
     auth_free(d->auth);
+    secret_cleanup(&d->secret);
     if (d->sigfd >= 0)
         close(d->sigfd);
     config_cleanup(&d->cfg);

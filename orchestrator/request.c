@@ -23,6 +23,7 @@ struct route_def {
 static const struct route_def routes[] = {
     {ROUTE_ROOT, {NULL}, METHOD_GET, "GET"},
     {ROUTE_HEALTH, {"health", NULL}, METHOD_GET, "GET"},
+    {ROUTE_READY, {"ready", NULL}, METHOD_GET, "GET"},
     {ROUTE_OPENAPI_JSON, {"openapi.json", NULL}, METHOD_GET, "GET"},
     {ROUTE_OPENAPI_YAML, {"openapi.yaml", NULL}, METHOD_GET, "GET"},
     {ROUTE_SESSIONS, {"sessions", NULL}, METHOD_GET, "GET"},

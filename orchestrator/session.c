@@ -1,7 +1,7 @@
 /* Sessions: the registry of live kernels, each in its own hardened container, their lifecycle
  * (create, handshake, restart, remove) and the queue that runs one execution at a time per
  * session, in arrival order. Loop thread only; container work runs on the worker pool. */
-#include "session.h"
+#include "session-int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,111 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernel.h"
 #include "log.h"
-#include "result.h"
+#include "meta.h"
 #include "util/fs.h"
 #include "util/text.h"
 #include "wire.h"
-
-#define KEY_HEX (2 * WIRE_KEY_LEN)
-#define SHORT_ID_LEN 12
-#define KERNEL_ID_LEN 32
-#define HANDSHAKE_RESEND_MS 1000
-#define HANDSHAKE_IOPUB_RESEND_MS 20
-#define IDLE_AFTER_REPLY_MS 2000 /* how long to wait for "idle" once the reply is in */
-#define HEARTBEAT_INTERVAL_MS 1000
-#define HEARTBEAT_MISSES 5
-
-enum session_state { ST_STARTING, ST_READY, ST_RESTARTING, ST_DEAD, ST_REMOVING };
-enum lc_op { LC_CREATE, LC_RESTART, LC_REMOVE };
-
-struct lifecycle {
-    struct work work;
-    struct session *s;
-    enum lc_op op;
-    char key[KEY_HEX + 1];
-    char container_id[BACKEND_ID_MAX];
-    int rc;
-    char err[BACKEND_ERR_MAX];
-};
-
-struct exec {
-    bool active;
-    struct session_job *job; /* NULL while the startup code runs */
-    struct kernel_request req;
-    struct result *result;
-    json_object *attempts;
-    int attempt;
-    const char *code;
-    uint64_t started_us;
-    struct loop_timer deadline;
-    struct loop_timer grace;
-    struct loop_timer idle_wait;
-    bool got_reply;
-    bool got_idle;
-    bool timed_out;
-    bool restarted;       /* the kernel was replaced during this job */
-    bool awaiting_kernel; /* next attempt waits for a fresh kernel */
-};
-
-struct delete_batch {
-    struct session_job *job;
-    int remaining;
-    json_object *ids;
-    int first_error;
-    char detail[SESSION_DETAIL_MAX];
-};
-
-struct session {
-    struct session_registry *reg;
-    struct list_node node;
-    char kernel_id[KERNEL_ID_LEN + 1];
-    char short_id[SHORT_ID_LEN + 1];
-    char *name;
-    char *session_name;
-    json_object *tags;
-    double created_at;
-    double last_used_at;
-    long attempt_count;
-    long restarts;
-    enum session_state state;
-    char dead_reason[SESSION_DETAIL_MAX];
-    char container_id[BACKEND_ID_MAX];
-    char dir[CONFIG_RUNTIME_DIR_MAX + 2 + SHORT_ID_LEN];
-    struct kernel *kernel;
-    bool hb_ok;
-
-    int hs_phase; /* 0 idle, 1 kernel_info, 2 startup code */
-    struct kernel_request hs_req;
-    bool hs_reply;
-    bool hs_iopub;
-    struct loop_timer hs_timeout;
-    struct loop_timer hs_resend;
-
-    struct lifecycle lc;
-    bool lc_busy;
-    bool remove_pending;
-    struct list_node queue;       /* executions, in arrival order */
-    struct list_node waiters;     /* jobs answered with the kernel object once ready */
-    struct list_node delete_jobs; /* jobs answered once the container is gone */
-    struct delete_batch *batch;
-    struct exec exec;
-    bool restart_unreported;
-    struct loop_defer kick;
-};
-
-struct session_registry {
-    struct session_registry_params p;
-    const struct config *cfg;
-    struct list_node live;
-    struct list_node dying;
-    int nlive;
-    bool shutting_down;
-    void (*shutdown_done)(void *arg);
-    void *shutdown_arg;
-    struct loop_defer shutdown_check;
-};
 
 static const char *const state_names[] = {"starting", "running", "restarting", "dead",
                                           "removing"};
@@ -131,12 +31,7 @@ static void job_finish_deferred(struct loop_defer *d)
     job->done(job);
 }
 
-/* Complete job at the loop's next safe point (never inside the caller's call). */
-static void job_complete(struct session_registry *reg, struct session_job *job, int error,
-                         json_object *body, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void job_complete(struct session_registry *reg, struct session_job *job, int error,
+void session_job_complete(struct session_registry *reg, struct session_job *job, int error,
                          json_object *body, const char *fmt, ...)
 {
     va_list ap;
@@ -181,7 +76,7 @@ static void fail_list(struct session_registry *reg, struct list_node *list, int 
     while (!list_empty(list)) {
         struct session_job *job = LIST_CONTAINER(list_first(list), struct session_job, node);
 
-        job_complete(reg, job, error, NULL, "%s", detail);
+        session_job_complete(reg, job, error, NULL, "%s", detail);
     }
 }
 
@@ -276,6 +171,9 @@ int session_count(const struct session_registry *reg)
 
 /* ---- registry ------------------------------------------------------------------------- */
 
+static void on_shutdown_check(struct loop_defer *d);
+static void on_shutdown_deadline(struct loop_timer *t);
+
 struct session_registry *session_registry_new(const struct session_registry_params *p)
 {
     struct session_registry *reg = calloc(1, sizeof(*reg));
@@ -287,15 +185,20 @@ struct session_registry *session_registry_new(const struct session_registry_para
     list_init(&reg->live);
     list_init(&reg->dying);
     list_init(&reg->shutdown_check.node);
+    reg->shutdown_check.fn = on_shutdown_check;
+    loop_timer_init(&reg->shutdown_deadline, on_shutdown_deadline);
+    loop_timer_init(&reg->reaper, session_on_reaper);
+    reg->engine_up = true;
     return reg;
 }
-
-static void session_destroy(struct session *s);
 
 void session_registry_free(struct session_registry *reg)
 {
     if (reg == NULL)
         return;
+    loop_timer_stop(reg->p.loop, &reg->shutdown_deadline);
+    loop_timer_stop(reg->p.loop, &reg->reaper);
+    list_remove(&reg->shutdown_check.node);
     while (!list_empty(&reg->live))
         session_destroy(LIST_CONTAINER(list_first(&reg->live), struct session, node));
     while (!list_empty(&reg->dying))
@@ -374,12 +277,14 @@ static void lc_run(struct work *w)
             snprintf(lc->err, sizeof(lc->err), "cannot create %s: %s", s->dir, strerror(-rc));
             break;
         }
+        remove_sockets(s->dir);
         rc = write_connection_file(s->dir, lc->key, lc->err, sizeof(lc->err));
         if (rc < 0)
             break;
         rc = b->ops->create(b, &spec, lc->container_id, lc->err, sizeof(lc->err));
         if (rc < 0)
             break;
+        lc->start_ns = (long long)(wall_now() * 1e9);
         rc = b->ops->start(b, lc->container_id, lc->err, sizeof(lc->err));
         break;
     }
@@ -392,6 +297,7 @@ static void lc_run(struct work *w)
         rc = write_connection_file(s->dir, lc->key, lc->err, sizeof(lc->err));
         if (rc < 0)
             break;
+        lc->start_ns = (long long)(wall_now() * 1e9);
         rc = b->ops->start(b, lc->container_id, lc->err, sizeof(lc->err));
         break;
     case LC_REMOVE:
@@ -401,13 +307,17 @@ static void lc_run(struct work *w)
                 break;
         }
         rc = fs_remove_tree(s->dir);
-        if (rc < 0)
+        if (rc < 0) {
             snprintf(lc->err, sizeof(lc->err), "cannot remove %s: %s", s->dir, strerror(-rc));
+            break;
+        }
+        rc = meta_remove(cfg->runtime_dir, s->short_id);
+        if (rc < 0)
+            snprintf(lc->err, sizeof(lc->err), "cannot remove the metadata of %s: %s",
+                     s->short_id, strerror(-rc));
         break;
     }
-    /* The worker never needs the key again; the loop has its own copy until it connects. */
-    if (lc->op != LC_REMOVE && rc < 0)
-        OPENSSL_cleanse(lc->key, sizeof(lc->key));
+    OPENSSL_cleanse(lc->key, sizeof(lc->key));
     lc->rc = rc;
 }
 
@@ -424,15 +334,11 @@ static void lc_submit(struct session *s, enum lc_op op)
     lc->err[0] = '\0';
     lc->work.run = lc_run;
     lc->work.done = lc_done;
-    if (op == LC_CREATE || op == LC_RESTART) {
-        uint8_t raw[WIRE_KEY_LEN];
-
-        /* A fresh 256-bit key for every kernel start. */
-        if (random_bytes(raw, sizeof(raw)) < 0)
-            abort();
-        hex_encode(raw, sizeof(raw), lc->key);
-        OPENSSL_cleanse(raw, sizeof(raw));
-    }
+    lc->start_ns = 0;
+    /* Every start has a key of its own, derived from the daemon's secret and the start
+     * number, so a restarted daemon can derive it again. */
+    if (op == LC_CREATE || op == LC_RESTART)
+        secret_kernel_key(s->reg->p.secret, s->kernel_id, s->generation, lc->key);
     snprintf(lc->container_id, sizeof(lc->container_id), "%s", s->container_id);
     s->lc_busy = true;
     rc = workers_submit(s->reg->p.workers, &lc->work);
@@ -448,8 +354,6 @@ static void lc_submit(struct session *s, enum lc_op op)
 
 static void exec_finish(struct session *s);
 static void exec_attempt(struct session *s);
-static void begin_remove(struct session *s);
-static void handshake_begin(struct session *s);
 
 static void schedule_kick(struct session *s)
 {
@@ -501,7 +405,7 @@ static void exec_abort(struct session *s, enum result_status status, const char 
 }
 
 /* The kernel is gone: fail what it was running, remember why, restart on the next execute. */
-static void kernel_died(struct session *s, const char *reason)
+void session_kernel_died(struct session *s, const char *reason)
 {
     log_warn(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
              "kernel.died", "kernel %s died: %s", s->kernel_id, reason);
@@ -520,11 +424,11 @@ static void on_hb_lost(void *owner)
 
     s->hb_ok = false;
     if (s->state == ST_READY)
-        kernel_died(s, "heartbeat lost");
+        session_kernel_died(s, "heartbeat lost");
 }
 
 /* Starting failed: fail everyone waiting, and take the session down or mark it dead. */
-static void start_failed(struct session *s, int error, const char *detail)
+void session_start_failed(struct session *s, int error, const char *detail)
 {
     struct session_registry *reg = s->reg;
 
@@ -536,7 +440,7 @@ static void start_failed(struct session *s, int error, const char *detail)
     fail_list(reg, &s->queue, error, detail);
     if (s->state == ST_STARTING) {
         /* A session that never started is not kept: its name is free again. */
-        begin_remove(s);
+        session_begin_remove(s);
         return;
     }
     s->state = ST_DEAD;
@@ -553,7 +457,7 @@ static void became_ready(struct session *s)
     {
         struct session_job *job = LIST_CONTAINER(pos, struct session_job, node);
 
-        job_complete(s->reg, job, 0, session_json(s), NULL);
+        session_job_complete(s->reg, job, 0, session_json(s), NULL);
     }
     schedule_kick(s);
 }
@@ -572,9 +476,12 @@ static void lc_done(struct work *w)
     struct session_registry *reg = s->reg;
     enum lc_op op = lc->op;
 
+    session_shutdown_poke(reg);
     s->lc_busy = false;
     if (op == LC_CREATE && lc->container_id[0] != '\0')
         snprintf(s->container_id, sizeof(s->container_id), "%s", lc->container_id);
+    if (lc->start_ns != 0)
+        s->start_ns = lc->start_ns;
 
     if (op == LC_REMOVE) {
         struct list_node *pos, *tmp;
@@ -585,7 +492,7 @@ static void lc_done(struct work *w)
             log_error(NULL, "session.remove_failed", "%s", lc->err);
             LIST_FOREACH_SAFE(pos, tmp, &s->delete_jobs)
             {
-                job_complete(reg, LIST_CONTAINER(pos, struct session_job, node),
+                session_job_complete(reg, LIST_CONTAINER(pos, struct session_job, node),
                              error_from_backend(lc->rc), NULL, "%s", lc->err);
             }
             if (s->batch != NULL) {
@@ -600,7 +507,7 @@ static void lc_done(struct work *w)
                 json_object *body = json_object_new_object();
 
                 json_object_object_add(body, "destroyed", json_object_new_boolean(1));
-                job_complete(reg, LIST_CONTAINER(pos, struct session_job, node), 0, body, NULL);
+                session_job_complete(reg, LIST_CONTAINER(pos, struct session_job, node), 0, body, NULL);
             }
             if (s->batch != NULL)
                 json_object_array_add(s->batch->ids, json_object_new_string(s->kernel_id));
@@ -611,13 +518,13 @@ static void lc_done(struct work *w)
             s->batch = NULL;
             if (--batch->remaining == 0) {
                 if (batch->first_error < 0)
-                    job_complete(reg, batch->job, batch->first_error, NULL, "%s",
+                    session_job_complete(reg, batch->job, batch->first_error, NULL, "%s",
                                  batch->detail);
                 else {
                     json_object *body = json_object_new_object();
 
                     json_object_object_add(body, "destroyed", json_object_get(batch->ids));
-                    job_complete(reg, batch->job, 0, body, NULL);
+                    session_job_complete(reg, batch->job, 0, body, NULL);
                 }
                 json_object_put(batch->ids);
                 free(batch);
@@ -635,23 +542,32 @@ static void lc_done(struct work *w)
             log_info(&(struct log_ctx){.session = s->session_name}, "session.removed",
                      "kernel %s removed", s->kernel_id);
         session_destroy(s);
-        if (reg->shutting_down)
-            loop_defer(reg->p.loop, &reg->shutdown_check);
         return;
     }
 
     if (s->remove_pending) {
-        OPENSSL_cleanse(lc->key, sizeof(lc->key));
-        begin_remove(s);
+        session_begin_remove(s);
+        return;
+    }
+    if (op == LC_RESTART && lc->rc == -ENOENT) {
+        /* The container itself is gone (removed behind our back, or lost with the engine):
+         * the session lives on in a new one. */
+        log_warn(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+                 "kernel.recreate", "container of kernel %s is gone; creating a new one",
+                 s->kernel_id);
+        s->container_id[0] = '\0';
+        s->generation++;
+        session_save_meta(s);
+        lc_submit(s, LC_CREATE);
         return;
     }
     if (lc->rc < 0) {
         int error = error_from_backend(lc->rc);
 
-        start_failed(s, error, lc->err);
+        session_start_failed(s, error, lc->err);
         return;
     }
-    handshake_begin(s);
+    session_handshake_begin(s);
 }
 
 /* ---- handshake ---------------------------------------------------------------------------- */
@@ -665,7 +581,8 @@ static void handshake_resend(struct session *s)
 
     s->hs_reply = false;
     s->hs_iopub = false;
-    kernel_send(s->kernel, KERNEL_SHELL, "kernel_info_request", content, on_handshake_msg,
+    /* On control, so that a kernel found busy (re-adopted mid-execution) answers too. */
+    kernel_send(s->kernel, KERNEL_CONTROL, "kernel_info_request", content, on_handshake_msg,
                 &s->hs_req);
     json_object_put(content);
     loop_timer_start(s->reg->p.loop, &s->hs_resend, now_ms() + HANDSHAKE_RESEND_MS);
@@ -689,7 +606,15 @@ static void handshake_complete(struct session *s)
     s->hb_ok = true;
     kernel_heartbeat_start(s->kernel, HEARTBEAT_INTERVAL_MS, HEARTBEAT_MISSES);
     log_info(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
-             "kernel.ready", "kernel %s ready", s->kernel_id);
+             "kernel.ready", "kernel %s %s", s->kernel_id,
+             s->adopting ? "re-adopted" : "ready");
+    if (s->adopting) {
+        /* A running kernel keeps its state; its startup code ran when it started. */
+        s->adopting = false;
+        s->hs_phase = 0;
+        became_ready(s);
+        return;
+    }
     if (reg->cfg->startup_code != NULL) {
         s->hs_phase = 2;
         start_exec(s, NULL, reg->cfg->startup_code);
@@ -704,7 +629,7 @@ static void on_handshake_msg(struct kernel_request *req, enum kernel_channel ch,
 {
     struct session *s = LIST_CONTAINER(req, struct session, hs_req);
 
-    if (ch == KERNEL_SHELL && strcmp(msg->msg_type, "kernel_info_reply") == 0)
+    if (ch == KERNEL_CONTROL && strcmp(msg->msg_type, "kernel_info_reply") == 0)
         s->hs_reply = true;
     else if (ch == KERNEL_IOPUB && strcmp(msg->msg_type, "status") == 0)
         s->hs_iopub = true;
@@ -731,25 +656,40 @@ static void on_hs_timeout(struct loop_timer *t)
     struct session *s = LIST_CONTAINER(t, struct session, hs_timeout);
     char detail[SESSION_DETAIL_MAX];
 
+    if (s->adopting) {
+        /* A kernel that does not answer with the key it should hold cannot be trusted with
+         * its state: replace it, and say so in the next result. */
+        log_warn(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+                 "kernel.adopt_failed", "kernel %s did not answer; restarting it",
+                 s->kernel_id);
+        session_restart_kernel(s);
+        return;
+    }
     snprintf(detail, sizeof(detail), "the kernel did not answer within %.0f s of starting",
              s->reg->cfg->start_timeout);
-    start_failed(s, -ETIMEDOUT, detail);
+    session_start_failed(s, -ETIMEDOUT, detail);
 }
 
-static void handshake_begin(struct session *s)
+void session_handshake_begin(struct session *s)
 {
     struct session_registry *reg = s->reg;
     struct kernel_events ev = {.owner = s, .hb_lost = on_hb_lost};
+    char key[SECRET_KEY_HEX + 1];
+    double timeout;
 
-    s->kernel = kernel_new(reg->p.loop, reg->p.zctx, s->dir, s->lc.key, KEY_HEX, &ev);
-    OPENSSL_cleanse(s->lc.key, sizeof(s->lc.key));
+    secret_kernel_key(reg->p.secret, s->kernel_id, s->generation, key);
+    s->kernel = kernel_new(reg->p.loop, reg->p.zctx, s->dir, key, SECRET_KEY_HEX, &ev);
+    OPENSSL_cleanse(key, sizeof(key));
     if (s->kernel == NULL) {
-        start_failed(s, -EIO, "cannot open the kernel's sockets");
+        session_start_failed(s, -EIO, "cannot open the kernel's sockets");
         return;
     }
     s->hs_phase = 1;
-    loop_timer_start(reg->p.loop, &s->hs_timeout,
-                     now_ms() + (uint64_t)(reg->cfg->start_timeout * 1000));
+    /* A kernel that was already running answers at once or not at all. */
+    timeout = reg->cfg->start_timeout;
+    if (s->adopting && timeout > ADOPT_TIMEOUT_S)
+        timeout = ADOPT_TIMEOUT_S;
+    loop_timer_start(reg->p.loop, &s->hs_timeout, now_ms() + (uint64_t)(timeout * 1000));
     handshake_resend(s);
 }
 
@@ -777,8 +717,6 @@ static void on_deadline(struct loop_timer *t)
                      now_ms() + (uint64_t)(s->reg->cfg->interrupt_grace * 1000));
 }
 
-static void restart_kernel(struct session *s);
-
 static void attempt_done(struct session *s);
 
 static void on_grace(struct loop_timer *t)
@@ -801,7 +739,7 @@ static void on_grace(struct loop_timer *t)
     log_warn(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
              "execute.killed", "%s; restarting it", reason);
     e->restarted = true;
-    restart_kernel(s);
+    session_restart_kernel(s);
     attempt_done(s);
 }
 
@@ -875,7 +813,7 @@ static void start_exec(struct session *s, struct session_job *job, const char *c
     e->attempts = job && job->exec.max_attempts > 0 ? json_object_new_array() : NULL;
     if (e->result == NULL) {
         if (job != NULL)
-            job_complete(s->reg, job, -EIO, NULL, "kernelboxd is out of memory");
+            session_job_complete(s->reg, job, -EIO, NULL, "kernelboxd is out of memory");
         e->active = false;
         json_object_put(e->attempts);
         e->attempts = NULL;
@@ -883,8 +821,10 @@ static void start_exec(struct session *s, struct session_job *job, const char *c
     }
     if (job != NULL) {
         s->last_used_at = wall_now();
-        if (job->exec.max_attempts > 0)
+        if (job->exec.max_attempts > 0) {
             s->attempt_count++;
+            session_save_meta(s);
+        }
     }
     exec_attempt(s);
 }
@@ -921,6 +861,7 @@ static void attempt_done(struct session *s)
         e->code = json_object_get_string(json_object_array_get_idx(repl, (size_t)e->attempt - 1));
     e->attempt++;
     s->attempt_count++;
+    session_save_meta(s);
     result_free(e->result);
     e->result = fresh;
     if (s->state == ST_READY && s->kernel != NULL)
@@ -994,7 +935,7 @@ static void exec_finish(struct session *s)
                      json_object_get_string(v));
         json_object_put(body);
         if (s->state != ST_DEAD)
-            start_failed(s, -EIO, detail);
+            session_start_failed(s, -EIO, detail);
         return;
     }
     if (e->attempts != NULL) {
@@ -1007,9 +948,11 @@ static void exec_finish(struct session *s)
     result_set_kernel_restarted(e->result, e->restarted || s->restart_unreported);
     s->restart_unreported = false;
     s->last_used_at = wall_now();
-    job_complete(s->reg, job, 0, result_to_json(e->result, e->attempts, status), NULL);
-    log_emit(LOG_INFO, &(struct log_ctx){.session = s->session_name ? s->session_name
-                                                                     : s->kernel_id},
+    session_job_complete(s->reg, job, 0, result_to_json(e->result, e->attempts, status), NULL);
+    log_emit(LOG_INFO,
+             &(struct log_ctx){.request_id = job->request_id,
+                               .tenant = job->tenant,
+                               .session = s->session_name ? s->session_name : s->kernel_id},
              "execute.done", duration, "status %s",
              result_status_name(status >= 0 ? (enum result_status)status : st));
     result_free(e->result);
@@ -1017,6 +960,7 @@ static void exec_finish(struct session *s)
     json_object_put(e->attempts);
     e->attempts = NULL;
     schedule_kick(s);
+    session_shutdown_poke(s->reg);
 }
 
 /* Start the next queued execution when the kernel is free, or a restart when it is dead. */
@@ -1031,11 +975,11 @@ static void on_kick(struct loop_defer *d)
         if (s->exec.awaiting_kernel && s->state == ST_READY)
             exec_attempt(s);
         else if (s->exec.awaiting_kernel && s->state == ST_DEAD)
-            restart_kernel(s);
+            session_restart_kernel(s);
         return;
     }
     if (s->state == ST_DEAD && !list_empty(&s->queue)) {
-        restart_kernel(s);
+        session_restart_kernel(s);
         return;
     }
     if (s->state != ST_READY || list_empty(&s->queue))
@@ -1046,7 +990,7 @@ static void on_kick(struct loop_defer *d)
 }
 
 /* Replace the kernel in the same container: stop it, new key, start, handshake. */
-static void restart_kernel(struct session *s)
+void session_restart_kernel(struct session *s)
 {
     log_info(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
              "kernel.restart", "restarting kernel %s", s->kernel_id);
@@ -1054,6 +998,11 @@ static void restart_kernel(struct session *s)
     s->state = ST_RESTARTING;
     s->restarts++;
     s->restart_unreported = true;
+    s->adopting = false;
+    /* The next start gets the next key; recorded first, so that a daemon restarted in the
+     * middle derives the key this start will use. */
+    s->generation++;
+    session_save_meta(s);
     lc_submit(s, LC_RESTART);
 }
 
@@ -1065,8 +1014,9 @@ static void on_kick_init(struct session *s)
     s->kick.fn = on_kick;
 }
 
-static struct session *session_new(struct session_registry *reg, const char *name,
-                                   const char *session_name, json_object *tags)
+struct session *session_alloc(struct session_registry *reg, const char *kernel_id,
+                              const char *short_id, const char *name, const char *session_name,
+                              json_object *tags)
 {
     struct session *s = calloc(1, sizeof(*s));
 
@@ -1085,8 +1035,13 @@ static struct session *session_new(struct session_registry *reg, const char *nam
     loop_timer_init(&s->exec.deadline, on_deadline);
     loop_timer_init(&s->exec.grace, on_grace);
     loop_timer_init(&s->exec.idle_wait, on_idle_wait);
-    if (random_hex(s->kernel_id, KERNEL_ID_LEN) < 0 ||
-        random_hex(s->short_id, SHORT_ID_LEN) < 0)
+    if (kernel_id != NULL)
+        snprintf(s->kernel_id, sizeof(s->kernel_id), "%s", kernel_id);
+    else if (random_hex(s->kernel_id, KERNEL_ID_LEN) < 0)
+        goto error;
+    if (short_id != NULL)
+        snprintf(s->short_id, sizeof(s->short_id), "%s", short_id);
+    else if (random_hex(s->short_id, SHORT_ID_LEN) < 0)
         goto error;
     if (name != NULL && (s->name = strdup(name)) == NULL)
         goto error;
@@ -1096,12 +1051,10 @@ static struct session *session_new(struct session_registry *reg, const char *nam
     snprintf(s->dir, sizeof(s->dir), "%s/%s", reg->cfg->runtime_dir, s->short_id);
     s->created_at = wall_now();
     s->last_used_at = s->created_at;
+    s->generation = 1;
     s->state = ST_STARTING;
     list_push_back(&reg->live, &s->node);
     reg->nlive++;
-    log_info(&(struct log_ctx){.session = session_name ? session_name : s->kernel_id},
-             "session.create", "creating kernel %s", s->kernel_id);
-    lc_submit(s, LC_CREATE);
     return s;
 
 error:
@@ -1111,7 +1064,43 @@ error:
     return NULL;
 }
 
-static void session_destroy(struct session *s)
+/* A new session: its metadata first, then its container. */
+static struct session *session_new(struct session_registry *reg, const char *name,
+                                   const char *session_name, json_object *tags)
+{
+    struct session *s = session_alloc(reg, NULL, NULL, name, session_name, tags);
+
+    if (s == NULL)
+        return NULL;
+    log_info(&(struct log_ctx){.session = session_name ? session_name : s->kernel_id},
+             "session.create", "creating kernel %s", s->kernel_id);
+    session_save_meta(s);
+    lc_submit(s, LC_CREATE);
+    return s;
+}
+
+void session_save_meta(struct session *s)
+{
+    struct meta m;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    memcpy(m.kernel_id, s->kernel_id, sizeof(m.kernel_id));
+    memcpy(m.short_id, s->short_id, sizeof(m.short_id));
+    snprintf(m.name, sizeof(m.name), "%s", s->name ? s->name : "");
+    snprintf(m.session_name, sizeof(m.session_name), "%s", s->session_name ? s->session_name : "");
+    m.tags = s->tags;
+    m.created_at = s->created_at;
+    m.attempt_count = s->attempt_count;
+    m.restarts = s->restarts;
+    m.generation = s->generation;
+    rc = meta_write(s->reg->cfg->runtime_dir, &m);
+    if (rc < 0)
+        log_error(&(struct log_ctx){.session = s->session_name}, "session.meta",
+                  "cannot record kernel %s for re-adoption: %s", s->kernel_id, strerror(-rc));
+}
+
+void session_destroy(struct session *s)
 {
     struct session_registry *reg = s->reg;
 
@@ -1131,7 +1120,7 @@ static void session_destroy(struct session *s)
 }
 
 /* Take s out of the registry at once and remove its container and directory. */
-static void begin_remove(struct session *s)
+void session_begin_remove(struct session *s)
 {
     struct session_registry *reg = s->reg;
 
@@ -1169,7 +1158,7 @@ static bool refuse_if_stopping(struct session_registry *reg, struct session_job 
 {
     if (!reg->shutting_down)
         return false;
-    job_complete(reg, job, -ESHUTDOWN, NULL, "kernelboxd is shutting down");
+    session_job_complete(reg, job, -ESHUTDOWN, NULL, "kernelboxd is shutting down");
     return true;
 }
 
@@ -1177,12 +1166,12 @@ static bool refuse_if_stopping(struct session_registry *reg, struct session_job 
 static void wait_ready(struct session *s, struct session_job *job)
 {
     if (s->state == ST_READY) {
-        job_complete(s->reg, job, 0, session_json(s), NULL);
+        session_job_complete(s->reg, job, 0, session_json(s), NULL);
         return;
     }
     list_push_back(&s->waiters, &job->node);
     if (s->state == ST_DEAD && !s->lc_busy && !s->exec.active)
-        restart_kernel(s);
+        session_restart_kernel(s);
 }
 
 void session_get_or_create(struct session_registry *reg, const char *name, json_object *tags,
@@ -1197,7 +1186,7 @@ void session_get_or_create(struct session_registry *reg, const char *name, json_
     if (s == NULL)
         s = session_new(reg, name, name, tags);
     if (s == NULL) {
-        job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
+        session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
         return;
     }
     wait_ready(s, job);
@@ -1214,14 +1203,14 @@ void session_create_kernel(struct session_registry *reg, const char *name,
         return;
     if ((name != NULL && session_find_named(reg, name) != NULL) ||
         (session_name != NULL && session_find_named(reg, session_name) != NULL)) {
-        job_complete(reg, job, -EEXIST, NULL, "a live kernel already uses the name '%s'",
+        session_job_complete(reg, job, -EEXIST, NULL, "a live kernel already uses the name '%s'",
                      name != NULL && session_find_named(reg, name) != NULL ? name
                                                                            : session_name);
         return;
     }
     s = session_new(reg, name, session_name, tags);
     if (s == NULL) {
-        job_complete(reg, job, -EIO, NULL, "cannot create a kernel: out of memory");
+        session_job_complete(reg, job, -EIO, NULL, "cannot create a kernel: out of memory");
         return;
     }
     wait_ready(s, job);
@@ -1246,7 +1235,7 @@ void session_execute_named(struct session_registry *reg, const char *name,
     if (s == NULL) {
         job_prepare(reg, job);
         if (!refuse_if_stopping(reg, job))
-            job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
+            session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
         return;
     }
     session_execute(reg, s, job);
@@ -1263,7 +1252,7 @@ void session_restart(struct session_registry *reg, struct session *s, struct ses
     s->exec.restarted = true;
     exec_abort(s, RESULT_KERNEL_DIED, "KernelRestarted",
                "the kernel was restarted by request while this execution ran");
-    restart_kernel(s);
+    session_restart_kernel(s);
 }
 
 int session_interrupt(struct session_registry *reg, struct session *s)
@@ -1279,7 +1268,7 @@ void session_delete(struct session_registry *reg, struct session *s, struct sess
 {
     job_prepare(reg, job);
     list_push_back(&s->delete_jobs, &job->node);
-    begin_remove(s);
+    session_begin_remove(s);
 }
 
 void session_delete_all(struct session_registry *reg, struct session_job *job)
@@ -1289,7 +1278,7 @@ void session_delete_all(struct session_registry *reg, struct session_job *job)
     job_prepare(reg, job);
     batch = calloc(1, sizeof(*batch));
     if (batch == NULL) {
-        job_complete(reg, job, -EIO, NULL, "out of memory");
+        session_job_complete(reg, job, -EIO, NULL, "out of memory");
         return;
     }
     batch->job = job;
@@ -1299,82 +1288,111 @@ void session_delete_all(struct session_registry *reg, struct session_job *job)
 
         s->batch = batch;
         batch->remaining++;
-        begin_remove(s);
+        session_begin_remove(s);
     }
     if (batch->remaining == 0) {
         json_object *body = json_object_new_object();
 
         json_object_object_add(body, "destroyed", batch->ids);
-        job_complete(reg, job, 0, body, NULL);
+        session_job_complete(reg, job, 0, body, NULL);
         free(batch);
+    }
+}
+
+/* Nothing left to wait for: no execution running or queued, no start in flight. */
+static bool all_idle(struct session_registry *reg)
+{
+    struct list_node *pos, *tmp;
+
+    LIST_FOREACH_SAFE(pos, tmp, &reg->live)
+    {
+        struct session *s = LIST_CONTAINER(pos, struct session, node);
+
+        if (s->exec.active || !list_empty(&s->queue) || !list_empty(&s->waiters) ||
+            (s->lc_busy && s->state != ST_DEAD))
+            return false;
+    }
+    return true;
+}
+
+/* End of the drain: whatever still waits gets 503; then remove every session or leave
+ * the kernels running for the next start. */
+static void drain_finish(struct session_registry *reg)
+{
+    struct list_node *pos, *tmp;
+
+    loop_timer_stop(reg->p.loop, &reg->shutdown_deadline);
+    reg->drained = true;
+    LIST_FOREACH_SAFE(pos, tmp, &reg->live)
+    {
+        struct session *s = LIST_CONTAINER(pos, struct session, node);
+
+        if (s->exec.active && s->exec.job != NULL) {
+            struct session_job *job = s->exec.job;
+
+            /* The code goes on running in the kernel; only this request ends. */
+            stop_exec_timers(s);
+            kernel_request_done(&s->exec.req);
+            s->exec.active = false;
+            s->exec.job = NULL;
+            result_free(s->exec.result);
+            s->exec.result = NULL;
+            json_object_put(s->exec.attempts);
+            s->exec.attempts = NULL;
+            session_job_complete(reg, job, -ESHUTDOWN, NULL,
+                                 "kernelboxd is shutting down; the execution did not finish "
+                                 "in time and its result is lost");
+        }
+        fail_list(reg, &s->queue, -ESHUTDOWN, "kernelboxd is shutting down");
+        fail_list(reg, &s->waiters, -ESHUTDOWN, "kernelboxd is shutting down");
+    }
+    if (reg->remove_on_shutdown) {
+        while (!list_empty(&reg->live))
+            session_begin_remove(LIST_CONTAINER(list_first(&reg->live), struct session, node));
     }
 }
 
 static void on_shutdown_check(struct loop_defer *d)
 {
     struct session_registry *reg = LIST_CONTAINER(d, struct session_registry, shutdown_check);
+    void (*done)(void *);
 
-    if (list_empty(&reg->live) && list_empty(&reg->dying) && reg->shutdown_done != NULL) {
-        void (*done)(void *) = reg->shutdown_done;
-
-        reg->shutdown_done = NULL;
-        done(reg->shutdown_arg);
+    if (reg->shutdown_done == NULL)
+        return;
+    if (!reg->drained) {
+        if (!all_idle(reg) && loop_timer_armed(&reg->shutdown_deadline))
+            return;
+        drain_finish(reg);
     }
+    if (!list_empty(&reg->dying) || (reg->remove_on_shutdown && !list_empty(&reg->live)))
+        return;
+    done = reg->shutdown_done;
+    reg->shutdown_done = NULL;
+    done(reg->shutdown_arg);
 }
 
-void session_shutdown(struct session_registry *reg, void (*done)(void *arg), void *arg)
+static void on_shutdown_deadline(struct loop_timer *t)
 {
-    reg->shutting_down = true;
-    reg->shutdown_done = done;
-    reg->shutdown_arg = arg;
-    reg->shutdown_check.fn = on_shutdown_check;
-    while (!list_empty(&reg->live))
-        begin_remove(LIST_CONTAINER(list_first(&reg->live), struct session, node));
+    struct session_registry *reg = LIST_CONTAINER(t, struct session_registry, shutdown_deadline);
+
+    log_warn(NULL, "shutdown.grace_over", "executions still running; answering them with 503");
     loop_defer(reg->p.loop, &reg->shutdown_check);
 }
 
-/* ---- start-up sweep ------------------------------------------------------------------- */
-
-int session_sweep(const struct session_registry_params *p, char *err, size_t errlen)
+void session_shutdown_poke(struct session_registry *reg)
 {
-    struct backend *b = p->backend;
-    json_object *list = NULL;
-    char label[160];
-    int removed = 0, rc;
+    if (reg->shutdown_done != NULL)
+        loop_defer(reg->p.loop, &reg->shutdown_check);
+}
 
-    snprintf(label, sizeof(label), "kernelbox.daemon=%s", p->instance);
-    rc = b->ops->list(b, label, &list, err, errlen);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        json_object *c = json_object_array_get_idx(list, i), *id = NULL;
-        char rerr[BACKEND_ERR_MAX];
-
-        if (!json_object_object_get_ex(c, "Id", &id) ||
-            !json_object_is_type(id, json_type_string))
-            continue;
-        if (b->ops->remove(b, json_object_get_string(id), rerr, sizeof(rerr)) == 0)
-            removed++;
-        else
-            log_warn(NULL, "sweep.remove_failed", "%s", rerr);
-    }
-    json_object_put(list);
-    /* Every session directory belongs to a container just removed. */
-    {
-        DIR *dir = opendir(p->cfg->runtime_dir);
-        struct dirent *ent;
-        char path[512];
-
-        if (dir != NULL) {
-            while ((ent = readdir(dir)) != NULL) {
-                if (ent->d_name[0] == '.')
-                    continue;
-                snprintf(path, sizeof(path), "%s/%s", p->cfg->runtime_dir, ent->d_name);
-                if (strlen(ent->d_name) == SHORT_ID_LEN)
-                    fs_remove_tree(path);
-            }
-            closedir(dir);
-        }
-    }
-    return removed;
+void session_shutdown(struct session_registry *reg, bool remove, double grace_s,
+                      void (*done)(void *arg), void *arg)
+{
+    reg->shutting_down = true;
+    reg->remove_on_shutdown = remove;
+    reg->shutdown_done = done;
+    reg->shutdown_arg = arg;
+    loop_timer_start(reg->p.loop, &reg->shutdown_deadline,
+                     now_ms() + (uint64_t)(grace_s * 1000));
+    loop_defer(reg->p.loop, &reg->shutdown_check);
 }

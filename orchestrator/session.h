@@ -13,6 +13,8 @@
 #include "util/list.h"
 #include "workers.h"
 
+struct secret;
+
 #define SESSION_NAME_MAX 64
 #define SESSION_DETAIL_MAX 512
 #define SESSION_KERNEL_UID 1000 /* the image's sandbox user */
@@ -41,6 +43,8 @@ struct session_exec_params {
 struct session_job {
     void (*done)(struct session_job *job);
     void *owner;
+    const char *request_id; /* for logs; may be NULL */
+    const char *tenant;     /* for logs; may be NULL */
     struct session_exec_params exec;
 
     int error;
@@ -59,8 +63,9 @@ struct session_registry_params {
     struct workers *workers;
     struct backend *backend;
     void *zctx;
-    const char *instance;     /* this daemon's label value */
-    const char *seccomp_json; /* the kernel containers' profile */
+    const char *instance;         /* this daemon's label value */
+    const char *seccomp_json;     /* the kernel containers' profile */
+    const struct secret *secret;  /* kernel keys are derived from it */
 };
 
 /* Create the registry. Returns NULL on failure. */
@@ -70,10 +75,25 @@ struct session_registry *session_registry_new(const struct session_registry_para
  * session_shutdown() first). NULL is a no-op. */
 void session_registry_free(struct session_registry *reg);
 
-/* Remove containers and session directories left by an earlier run of this daemon (same
- * instance label). Blocking: call before the loop starts. Returns the number removed or a
- * negative errno with err filled. */
-int session_sweep(const struct session_registry_params *p, char *err, size_t errlen);
+/* Take over the sessions an earlier run of this daemon left (containers with this instance's
+ * label and a metadata file): running kernels are reconnected with their state, stopped ones
+ * are kept as dead sessions. Containers that cannot be adopted are removed, and the runtime
+ * directory is swept of what belongs to no session. Blocking: call before the loop runs.
+ * Returns the number of sessions taken over, or a negative errno with err filled. */
+int session_recover(struct session_registry *reg, char *err, size_t errlen);
+
+/* An engine event (die, oom) about one of this daemon's containers. */
+void session_engine_event(struct session_registry *reg, const struct backend_event *ev);
+
+/* The engine stopped or started answering. When it answers again every session is checked
+ * against the containers that survived. */
+void session_engine_state(struct session_registry *reg, bool up, const char *detail);
+
+/* Whether the engine answers; when not, detail says why. */
+bool session_engine_ready(const struct session_registry *reg, char *detail, size_t detail_len);
+
+/* Start removing sessions past KERNELBOX_KERNEL_IDLE_TIMEOUT or KERNELBOX_MAX_SESSION_AGE. */
+void session_reaper_start(struct session_registry *reg);
 
 /* Find a live session by kernel id, kernel name or session name (the /kernels/{id} paths). */
 struct session *session_find(struct session_registry *reg, const char *ident);
@@ -120,9 +140,12 @@ void session_delete(struct session_registry *reg, struct session *s, struct sess
 /* Remove every session; body is {"destroyed": [kernel ids]}. */
 void session_delete_all(struct session_registry *reg, struct session_job *job);
 
-/* Remove every session and call done(arg) on the loop thread once all containers are gone.
- * New work is refused with -ESHUTDOWN from then on. */
-void session_shutdown(struct session_registry *reg, void (*done)(void *arg), void *arg);
+/* Begin shutting down: new work is refused with -ESHUTDOWN at once; executions running or
+ * queued may finish for grace_s seconds, then whatever still waits is answered with
+ * -ESHUTDOWN. Then every session is removed (remove) or left running for the next start.
+ * done(arg) is called on the loop thread at the end. */
+void session_shutdown(struct session_registry *reg, bool remove, double grace_s,
+                      void (*done)(void *arg), void *arg);
 
 /* Number of live sessions. */
 int session_count(const struct session_registry *reg);

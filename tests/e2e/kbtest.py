@@ -54,10 +54,10 @@ class Response:
 class Daemon:
     """One kernelboxd on a free port with its own runtime directory and key."""
 
-    def __init__(self, env=None, key=None, args=()):
+    def __init__(self, env=None, key=None, args=(), runtime_dir=None):
         self.port = free_port()
         self.key = key or "test-" + secrets.token_hex(16)
-        self.runtime_dir = f"/run/kbt-{secrets.token_hex(4)}"
+        self.runtime_dir = runtime_dir or f"/run/kbt-{secrets.token_hex(4)}"
         self.instance = hashlib.sha256(self.runtime_dir.encode()).hexdigest()[:12]
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -66,11 +66,13 @@ class Daemon:
             "KERNELBOX_IMAGE": IMAGE,
             "KERNELBOX_API_KEY": self.key,
             "KERNELBOX_LOG_LEVEL": "debug",
+            # A test daemon cleans up after itself; tests of the default (keep) say so.
+            "KERNELBOX_SHUTDOWN": "remove",
         }
         if env:
             self.env.update(env)
-        if self.env.get("KERNELBOX_API_KEY") is None:
-            del self.env["KERNELBOX_API_KEY"]
+        for name in [k for k, v in self.env.items() if v is None]:
+            del self.env[name]
         self.args = list(args)
         self.proc = None
         self.stdout = b""
@@ -124,6 +126,20 @@ class Daemon:
             t.join(timeout=5)
         return self.proc.returncode
 
+    def kill(self):
+        """SIGKILL, as a crash would."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        for t in self._readers:
+            t.join(timeout=5)
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
     def logs(self):
         return self.stderr.decode(errors="replace")
 
@@ -171,9 +187,15 @@ class Daemon:
         return containers(f"kernelbox.daemon={self.instance}")
 
     def session_dirs(self):
+        """Session folders and metadata files (everything but the daemon's secret)."""
         if not os.path.isdir(self.runtime_dir):
             return []
-        return sorted(os.listdir(self.runtime_dir))
+        return sorted(f for f in os.listdir(self.runtime_dir) if f != "secret")
+
+    def session_folders(self):
+        """Only the per-session socket folders."""
+        return [f for f in self.session_dirs()
+                if os.path.isdir(os.path.join(self.runtime_dir, f))]
 
     def assert_clean(self):
         """No container of this daemon and no session directory remain."""
@@ -192,3 +214,83 @@ def wipe_and_check(daemon):
     resp = daemon.delete("/kernels")
     assert resp.status == 200, resp
     daemon.assert_clean()
+
+
+class DockerProxy:
+    """A Unix socket that forwards to the Docker Engine's, and can stop answering on demand:
+    an engine outage for one daemon without touching the real engine."""
+
+    def __init__(self, upstream="/var/run/docker.sock"):
+        self.upstream = upstream
+        self.path = f"/run/kbt-proxy-{secrets.token_hex(4)}.sock"
+        self._listener = None
+        self._conns = []
+        self._lock = threading.Lock()
+
+    def start(self):
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        self._listener.listen(64)
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+        return self
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                upstream.connect(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self):
+        """The engine goes away: the socket disappears and open streams break."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

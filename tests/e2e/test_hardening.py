@@ -53,7 +53,7 @@ def test_every_hardening_field_shows_in_docker_inspect(kb):
     mounts = info["Mounts"]
     assert len(mounts) == 1, mounts
     assert mounts[0]["Type"] == "bind"
-    assert mounts[0]["Source"] == os.path.join(kb.runtime_dir, kb.session_dirs()[0])
+    assert mounts[0]["Source"] == os.path.join(kb.runtime_dir, kb.session_folders()[0])
     assert mounts[0]["Destination"] == "/kernelbox"
     assert all("docker.sock" not in (m.get("Source") or "") for m in mounts)
     assert cfg["Labels"]["kernelbox.managed"] == "true"
@@ -111,7 +111,7 @@ def test_no_key_on_disk_in_the_environment_or_in_logs(kb):
     info = inspect(kb, "secret")
     env = "\n".join(info["Config"]["Env"] or [])
     assert "key" not in env.lower()
-    session_dir = os.path.join(kb.runtime_dir, kb.session_dirs()[0])
+    session_dir = os.path.join(kb.runtime_dir, kb.session_folders()[0])
     assert sorted(os.listdir(session_dir)) == ["k-1", "k-2", "k-3", "k-4", "k-5"]
     import re
     res = kb.execute("secret", "import os\ndict(os.environ)")

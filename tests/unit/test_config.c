@@ -562,6 +562,9 @@ static void test_options_field_types(void **state)
         case OPT_LEVEL:
             want = sizeof(enum log_level);
             break;
+        case OPT_CHOICE:
+            want = sizeof(int);
+            break;
         case OPT_LISTEN:
         case OPT_STRING:
         case OPT_ABS_PATH:

@@ -27,6 +27,7 @@ struct served_op {
 static const struct served_op served[] = {
     {"get", "/", ROUTE_ROOT},
     {"get", "/health", ROUTE_HEALTH},
+    {"get", "/ready", ROUTE_READY},
     {"get", "/openapi.json", ROUTE_OPENAPI_JSON},
     {"get", "/openapi.yaml", ROUTE_OPENAPI_YAML},
     {"get", "/sessions", ROUTE_SESSIONS},
@@ -324,8 +325,9 @@ static void test_security(void **state)
                 continue;
             sec = get(op, "security");
             open = sec != NULL && json_object_array_length(sec) == 0;
-            if (open != (strcmp(template, "/health") == 0))
-                fail_msg("%s %s: only /health may be open", http_methods[k], template);
+            if (open != (strcmp(template, "/health") == 0 || strcmp(template, "/ready") == 0))
+                fail_msg("%s %s: only /health and /ready may be open", http_methods[k],
+                         template);
             if (!open && get(get(op, "responses"), "401") == NULL)
                 fail_msg("%s %s: no 401 response", http_methods[k], template);
         }
