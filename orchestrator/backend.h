@@ -67,6 +67,9 @@ struct backend_ops {
      * of the engine's summaries. */
     int (*list)(struct backend *b, const char *label, json_object **out, char *err,
                 size_t errlen);
+    /* Give a container a new name. */
+    int (*rename)(struct backend *b, const char *id, const char *name, char *err,
+                  size_t errlen);
     /* Inspect one container; *out is the engine's JSON. */
     int (*inspect)(struct backend *b, const char *id, json_object **out, char *err,
                    size_t errlen);

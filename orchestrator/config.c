@@ -90,6 +90,8 @@ static const struct option_def options[] = {
      FIELD(kernel_idle_timeout), "seconds without an execute before a session is removed (0: never)"},
     {"KERNELBOX_MAX_SESSION_AGE", "--max-session-age", OPT_SECONDS, "0", 0, 31536000,
      FIELD(max_session_age), "seconds a session may live at most (0: no limit)"},
+    {"KERNELBOX_POOL_SIZE", "--pool-size", OPT_INT, "2", 0, 256, FIELD(pool_size),
+     "warm kernels kept started ahead of demand"},
 };
 
 /* The values of OPT_CHOICE options, by index. */

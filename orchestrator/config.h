@@ -41,6 +41,7 @@ struct config {
     double shutdown_grace; /* seconds in-flight executions may finish on SIGTERM */
     double kernel_idle_timeout; /* seconds; 0: never */
     double max_session_age;     /* seconds; 0: no limit */
+    long pool_size;             /* warm kernels kept ready */
 };
 
 /* Outcome of config_load() besides an error. */

@@ -445,6 +445,18 @@ static int op_list(struct backend *b, const char *label, json_object **out, char
     return rc;
 }
 
+static int op_rename(struct backend *b, const char *id, const char *name, char *err,
+                     size_t errlen)
+{
+    char path[400];
+
+    if (!id_ok(id) || !id_ok(name))
+        return -EINVAL;
+    snprintf(path, sizeof(path), "/containers/%s/rename?name=%s", id, name);
+    return simple_call((struct docker *)b, "POST", path, NULL, DOCKER_TIMEOUT_MS, NULL, err,
+                       errlen);
+}
+
 static int op_inspect(struct backend *b, const char *id, json_object **out, char *err,
                       size_t errlen)
 {
@@ -609,6 +621,7 @@ static const struct backend_ops docker_ops = {
     .stop = op_stop,
     .remove = op_remove,
     .list = op_list,
+    .rename = op_rename,
     .inspect = op_inspect,
     .events = op_events,
 };

@@ -314,6 +314,15 @@ static void dispatch(struct request_ctx *rc)
         json_object_object_add(obj, "status", json_object_new_string("ready"));
         json_object_object_add(obj, "engine", json_object_new_string("ok"));
         json_object_object_add(obj, "sessions", json_object_new_int(session_count(reg)));
+        {
+            int ready = 0, total = 0;
+            json_object *pool = json_object_new_object();
+
+            session_pool_counts(reg, &ready, &total);
+            json_object_object_add(pool, "ready", json_object_new_int(ready));
+            json_object_object_add(pool, "size", json_object_new_int(total));
+            json_object_object_add(obj, "pool", pool);
+        }
         respond_json(rc, MHD_HTTP_OK, obj);
         return;
     }

@@ -320,6 +320,7 @@ static int run(struct daemon *d)
         session_engine_state(d->reg, false, err);
     }
     session_reaper_start(d->reg);
+    session_pool_start(d->reg);
     {
         char label[64];
         struct events_params ep = {

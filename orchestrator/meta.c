@@ -57,6 +57,7 @@ int meta_write(const char *dir, const struct meta *m)
     json_object_object_add(obj, "attempt_count", json_object_new_int64(m->attempt_count));
     json_object_object_add(obj, "restarts", json_object_new_int64(m->restarts));
     json_object_object_add(obj, "generation", json_object_new_int64((int64_t)m->generation));
+    json_object_object_add(obj, "pooled", json_object_new_boolean(m->pooled));
     text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
     snprintf(path, sizeof(path), "%s/%s.json", dir, m->short_id);
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, m->short_id);
@@ -166,6 +167,10 @@ int meta_read(const char *dir, const char *short_id, struct meta *m)
     if (get_number(obj, "generation", &num) < 0)
         goto out;
     m->generation = (unsigned long)num;
+    if (!json_object_object_get_ex(obj, "pooled", &v) ||
+        !json_object_is_type(v, json_type_boolean))
+        goto out;
+    m->pooled = json_object_get_boolean(v);
     rc = 0;
 out:
     json_object_put(obj);

@@ -21,6 +21,7 @@ struct meta {
     long attempt_count;
     long restarts;
     unsigned long generation; /* which derived key the running kernel holds */
+    bool pooled;              /* a warm kernel that belongs to no session yet */
 };
 
 /* Write m to "<dir>/<short_id>.json" (mode 0600) by renaming a temporary file over it.

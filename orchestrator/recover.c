@@ -46,11 +46,14 @@ static const char *short_id_of(json_object *container, char out[META_SHORT_LEN +
     if (!json_object_object_get_ex(container, "Names", &names) ||
         !json_object_is_type(names, json_type_array) || json_object_array_length(names) != 1)
         return NULL;
+    /* "/kernelbox-<id>", or "/kernelbox-<id>-<session>" once a pooled kernel is taken. */
     name = json_object_get_string(json_object_array_get_idx(names, 0));
     if (name == NULL || strncmp(name, "/kernelbox-", 11) != 0 ||
-        strlen(name + 11) != META_SHORT_LEN)
+        strlen(name + 11) < META_SHORT_LEN ||
+        (name[11 + META_SHORT_LEN] != '\0' && name[11 + META_SHORT_LEN] != '-'))
         return NULL;
-    memcpy(out, name + 11, META_SHORT_LEN + 1);
+    memcpy(out, name + 11, META_SHORT_LEN);
+    out[META_SHORT_LEN] = '\0';
     return out;
 }
 
@@ -86,7 +89,7 @@ static int adopt(struct session_registry *reg, const struct meta *m, const char 
     struct session *s;
 
     s = session_alloc(reg, m->kernel_id, m->short_id, m->name[0] ? m->name : NULL,
-                      m->session_name[0] ? m->session_name : NULL, m->tags);
+                      m->session_name[0] ? m->session_name : NULL, m->tags, m->pooled);
     if (s == NULL)
         return -ENOMEM;
     snprintf(s->container_id, sizeof(s->container_id), "%s", container_id);
@@ -210,11 +213,11 @@ int session_recover(struct session_registry *reg, char *err, size_t errlen)
 
 /* ---- engine events --------------------------------------------------------------------- */
 
-static struct session *by_container(struct session_registry *reg, const char *id)
+static struct session *in_list_by_container(struct list_node *list, const char *id)
 {
     struct list_node *pos, *tmp;
 
-    LIST_FOREACH_SAFE(pos, tmp, &reg->live)
+    LIST_FOREACH_SAFE(pos, tmp, list)
     {
         struct session *s = LIST_CONTAINER(pos, struct session, node);
 
@@ -222,6 +225,13 @@ static struct session *by_container(struct session_registry *reg, const char *id
             return s;
     }
     return NULL;
+}
+
+static struct session *by_container(struct session_registry *reg, const char *id)
+{
+    struct session *s = in_list_by_container(&reg->live, id);
+
+    return s != NULL ? s : in_list_by_container(&reg->pool, id);
 }
 
 void session_engine_event(struct session_registry *reg, const struct backend_event *ev)
@@ -281,25 +291,20 @@ static void reconcile_run(struct work *w)
                                          sizeof(r->err));
 }
 
-static void reconcile_done(struct work *w)
+/* Sessions of list whose container is missing from the engine's list, or stopped, died. */
+static void check_against(struct list_node *list, json_object *containers)
 {
-    struct reconcile *r = LIST_CONTAINER(w, struct reconcile, work);
     struct list_node *pos, *tmp;
 
-    if (r->rc < 0) {
-        log_warn(NULL, "engine.reconcile", "%s", r->err);
-        free(r);
-        return;
-    }
-    LIST_FOREACH_SAFE(pos, tmp, &r->reg->live)
+    LIST_FOREACH_SAFE(pos, tmp, list)
     {
         struct session *s = LIST_CONTAINER(pos, struct session, node);
         const char *state = NULL;
 
         if (s->state != ST_READY || s->lc_busy)
             continue;
-        for (size_t i = 0; i < json_object_array_length(r->list); i++) {
-            json_object *c = json_object_array_get_idx(r->list, i);
+        for (size_t i = 0; i < json_object_array_length(containers); i++) {
+            json_object *c = json_object_array_get_idx(containers, i);
             const char *id = string_of(c, "Id");
 
             if (id != NULL && strcmp(id, s->container_id) == 0) {
@@ -314,6 +319,19 @@ static void reconcile_done(struct work *w)
         else if (strcmp(state, "running") != 0)
             session_kernel_died(s, "container stopped while the engine was away");
     }
+}
+
+static void reconcile_done(struct work *w)
+{
+    struct reconcile *r = LIST_CONTAINER(w, struct reconcile, work);
+
+    if (r->rc < 0) {
+        log_warn(NULL, "engine.reconcile", "%s", r->err);
+        free(r);
+        return;
+    }
+    check_against(&r->reg->live, r->list);
+    check_against(&r->reg->pool, r->list);
     json_object_put(r->list);
     free(r);
 }
@@ -332,6 +350,7 @@ void session_engine_state(struct session_registry *reg, bool up, const char *det
     }
     reg->engine_up = true;
     reg->engine_detail[0] = '\0';
+    pool_fill(reg);
     if (!reg->engine_was_down)
         return;
     reg->engine_was_down = false;

@@ -27,6 +27,8 @@ struct lifecycle {
     char key[SECRET_KEY_HEX + 1];
     char container_id[BACKEND_ID_MAX];
     long long start_ns; /* wall clock just before the container was started */
+    long create_ms;     /* how long the engine took to create the container */
+    long start_ms;      /* ... and to start it */
     int rc;
     char err[BACKEND_ERR_MAX];
 };
@@ -74,6 +76,10 @@ struct session {
     long long start_ns;       /* when the running container was started (engine events) */
     long long oom_ns;         /* when the engine last reported an OOM kill in it */
     bool adopting;            /* a kernel found running at start-up, being reconnected */
+    bool pooled;              /* a warm kernel waiting in reg->pool for a session */
+    uint64_t start_begin_us;  /* when the current start began, for the ready log */
+    long create_ms;           /* engine time of the current start */
+    long engine_start_ms;
     enum session_state state;
     char dead_reason[SESSION_DETAIL_MAX];
     char container_id[BACKEND_ID_MAX];
@@ -104,8 +110,12 @@ struct session_registry {
     struct session_registry_params p;
     const struct config *cfg;
     struct list_node live;
+    struct list_node pool;  /* warm kernels, not yet anyone's session */
     struct list_node dying;
     int nlive;
+    int npool;
+    struct loop_timer pool_timer; /* refill after a failed start, with a growing pause */
+    uint64_t pool_backoff_ms;
     bool shutting_down; /* no new work is accepted */
     bool drained;       /* what still waited at the end of the grace was answered */
     bool remove_on_shutdown;
@@ -125,10 +135,14 @@ void session_job_complete(struct session_registry *reg, struct session_job *job,
                           json_object *body, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Allocate a session in state STARTING and link it into the registry; nothing is started. */
+/* Allocate a session in state STARTING and link it into the registry (into the warm pool
+ * when pooled); nothing is started. */
 struct session *session_alloc(struct session_registry *reg, const char *kernel_id,
                               const char *short_id, const char *name, const char *session_name,
-                              json_object *tags);
+                              json_object *tags, bool pooled);
+
+/* Record the metadata of a freshly allocated session and create its container. */
+void session_start_new(struct session *s);
 
 /* Unlink and free s at once (its kernel connection too). */
 void session_destroy(struct session *s);
@@ -157,5 +171,17 @@ void session_shutdown_poke(struct session_registry *reg);
 
 /* The reaper's timer (recover.c): remove sessions idle or older than the configured limits. */
 void session_on_reaper(struct loop_timer *t);
+
+/* Warm pool (pool.c). */
+void pool_init(struct session_registry *reg);
+/* Start kernels until the pool holds KERNELBOX_POOL_SIZE (ready or starting). */
+void pool_fill(struct session_registry *reg);
+/* A pool kernel failed or died: remove it and refill after a growing pause. */
+void pool_lost(struct session *s, const char *why);
+/* Hand a ready pool kernel to a new session; NULL when none is ready. */
+struct session *pool_take(struct session_registry *reg, const char *name,
+                          const char *session_name, json_object *tags);
+/* Rename a kernel's container after its session, for people reading `docker ps`. */
+void pool_rename(struct session *s);
 
 #endif

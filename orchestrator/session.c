@@ -183,12 +183,14 @@ struct session_registry *session_registry_new(const struct session_registry_para
     reg->p = *p;
     reg->cfg = p->cfg;
     list_init(&reg->live);
+    list_init(&reg->pool);
     list_init(&reg->dying);
     list_init(&reg->shutdown_check.node);
     reg->shutdown_check.fn = on_shutdown_check;
     loop_timer_init(&reg->shutdown_deadline, on_shutdown_deadline);
     loop_timer_init(&reg->reaper, session_on_reaper);
     reg->engine_up = true;
+    pool_init(reg);
     return reg;
 }
 
@@ -199,8 +201,11 @@ void session_registry_free(struct session_registry *reg)
     loop_timer_stop(reg->p.loop, &reg->shutdown_deadline);
     loop_timer_stop(reg->p.loop, &reg->reaper);
     list_remove(&reg->shutdown_check.node);
+    loop_timer_stop(reg->p.loop, &reg->pool_timer);
     while (!list_empty(&reg->live))
         session_destroy(LIST_CONTAINER(list_first(&reg->live), struct session, node));
+    while (!list_empty(&reg->pool))
+        session_destroy(LIST_CONTAINER(list_first(&reg->pool), struct session, node));
     while (!list_empty(&reg->dying))
         session_destroy(LIST_CONTAINER(list_first(&reg->dying), struct session, node));
     free(reg);
@@ -251,9 +256,12 @@ static void lc_run(struct work *w)
     const struct config *cfg = reg->cfg;
     struct backend *b = reg->p.backend;
     char name[64];
+    uint64_t t0;
     int rc = 0;
 
     lc->err[0] = '\0';
+    lc->create_ms = 0;
+    lc->start_ms = 0;
     switch (lc->op) {
     case LC_CREATE: {
         struct backend_kernel_spec spec = {
@@ -281,11 +289,15 @@ static void lc_run(struct work *w)
         rc = write_connection_file(s->dir, lc->key, lc->err, sizeof(lc->err));
         if (rc < 0)
             break;
+        t0 = now_us();
         rc = b->ops->create(b, &spec, lc->container_id, lc->err, sizeof(lc->err));
+        lc->create_ms = (long)((now_us() - t0) / 1000);
         if (rc < 0)
             break;
         lc->start_ns = (long long)(wall_now() * 1e9);
+        t0 = now_us();
         rc = b->ops->start(b, lc->container_id, lc->err, sizeof(lc->err));
+        lc->start_ms = (long)((now_us() - t0) / 1000);
         break;
     }
     case LC_RESTART:
@@ -298,7 +310,9 @@ static void lc_run(struct work *w)
         if (rc < 0)
             break;
         lc->start_ns = (long long)(wall_now() * 1e9);
+        t0 = now_us();
         rc = b->ops->start(b, lc->container_id, lc->err, sizeof(lc->err));
+        lc->start_ms = (long)((now_us() - t0) / 1000);
         break;
     case LC_REMOVE:
         if (lc->container_id[0] != '\0') {
@@ -341,6 +355,8 @@ static void lc_submit(struct session *s, enum lc_op op)
         secret_kernel_key(s->reg->p.secret, s->kernel_id, s->generation, lc->key);
     snprintf(lc->container_id, sizeof(lc->container_id), "%s", s->container_id);
     s->lc_busy = true;
+    if (op != LC_REMOVE)
+        s->start_begin_us = now_us();
     rc = workers_submit(s->reg->p.workers, &lc->work);
     if (rc < 0) {
         lc->rc = rc;
@@ -407,6 +423,10 @@ static void exec_abort(struct session *s, enum result_status status, const char 
 /* The kernel is gone: fail what it was running, remember why, restart on the next execute. */
 void session_kernel_died(struct session *s, const char *reason)
 {
+    if (s->pooled) {
+        pool_lost(s, reason);
+        return;
+    }
     log_warn(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
              "kernel.died", "kernel %s died: %s", s->kernel_id, reason);
     drop_kernel(s);
@@ -432,6 +452,10 @@ void session_start_failed(struct session *s, int error, const char *detail)
 {
     struct session_registry *reg = s->reg;
 
+    if (s->pooled) {
+        pool_lost(s, detail);
+        return;
+    }
     log_error(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
               "kernel.start_failed", "%s", detail);
     drop_kernel(s);
@@ -482,6 +506,8 @@ static void lc_done(struct work *w)
         snprintf(s->container_id, sizeof(s->container_id), "%s", lc->container_id);
     if (lc->start_ns != 0)
         s->start_ns = lc->start_ns;
+    s->create_ms = lc->create_ms;
+    s->engine_start_ms = lc->start_ms;
 
     if (op == LC_REMOVE) {
         struct list_node *pos, *tmp;
@@ -530,7 +556,7 @@ static void lc_done(struct work *w)
                 free(batch);
             }
         }
-        if (lc->rc < 0 && !reg->shutting_down) {
+        if (lc->rc < 0 && !reg->shutting_down && !s->pooled) {
             list_remove(&s->node);
             list_push_back(&reg->live, &s->node);
             reg->nlive++;
@@ -605,9 +631,15 @@ static void handshake_complete(struct session *s)
     chmod(s->dir, 0550);
     s->hb_ok = true;
     kernel_heartbeat_start(s->kernel, HEARTBEAT_INTERVAL_MS, HEARTBEAT_MISSES);
-    log_info(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
-             "kernel.ready", "kernel %s %s", s->kernel_id,
-             s->adopting ? "re-adopted" : "ready");
+    if (s->adopting)
+        log_info(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+                 "kernel.ready", "kernel %s re-adopted", s->kernel_id);
+    else
+        log_emit(LOG_INFO,
+                 &(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+                 "kernel.ready", (long)((now_us() - s->start_begin_us) / 1000),
+                 "kernel %s ready (engine: create %ld ms, start %ld ms)", s->kernel_id,
+                 s->create_ms, s->engine_start_ms);
     if (s->adopting) {
         /* A running kernel keeps its state; its startup code ran when it started. */
         s->adopting = false;
@@ -1016,7 +1048,7 @@ static void on_kick_init(struct session *s)
 
 struct session *session_alloc(struct session_registry *reg, const char *kernel_id,
                               const char *short_id, const char *name, const char *session_name,
-                              json_object *tags)
+                              json_object *tags, bool pooled)
 {
     struct session *s = calloc(1, sizeof(*s));
 
@@ -1053,8 +1085,14 @@ struct session *session_alloc(struct session_registry *reg, const char *kernel_i
     s->last_used_at = s->created_at;
     s->generation = 1;
     s->state = ST_STARTING;
-    list_push_back(&reg->live, &s->node);
-    reg->nlive++;
+    s->pooled = pooled;
+    if (pooled) {
+        list_push_back(&reg->pool, &s->node);
+        reg->npool++;
+    } else {
+        list_push_back(&reg->live, &s->node);
+        reg->nlive++;
+    }
     return s;
 
 error:
@@ -1064,18 +1102,26 @@ error:
     return NULL;
 }
 
-/* A new session: its metadata first, then its container. */
+void session_start_new(struct session *s)
+{
+    session_save_meta(s);
+    lc_submit(s, LC_CREATE);
+}
+
+/* A new session: a warm kernel from the pool when one is ready, else a new container. */
 static struct session *session_new(struct session_registry *reg, const char *name,
                                    const char *session_name, json_object *tags)
 {
-    struct session *s = session_alloc(reg, NULL, NULL, name, session_name, tags);
+    struct session *s = pool_take(reg, name, session_name, tags);
 
+    if (s != NULL)
+        return s;
+    s = session_alloc(reg, NULL, NULL, name, session_name, tags, false);
     if (s == NULL)
         return NULL;
     log_info(&(struct log_ctx){.session = session_name ? session_name : s->kernel_id},
              "session.create", "creating kernel %s", s->kernel_id);
-    session_save_meta(s);
-    lc_submit(s, LC_CREATE);
+    session_start_new(s);
     return s;
 }
 
@@ -1094,22 +1140,31 @@ void session_save_meta(struct session *s)
     m.attempt_count = s->attempt_count;
     m.restarts = s->restarts;
     m.generation = s->generation;
+    m.pooled = s->pooled;
     rc = meta_write(s->reg->cfg->runtime_dir, &m);
     if (rc < 0)
         log_error(&(struct log_ctx){.session = s->session_name}, "session.meta",
                   "cannot record kernel %s for re-adoption: %s", s->kernel_id, strerror(-rc));
 }
 
+/* Take s off the live list or the pool, keeping the counts right. */
+static void unlink_session(struct session *s)
+{
+    if (s->state != ST_REMOVING) {
+        if (s->pooled)
+            s->reg->npool--;
+        else
+            s->reg->nlive--;
+    }
+    list_remove(&s->node);
+}
+
 void session_destroy(struct session *s)
 {
-    struct session_registry *reg = s->reg;
-
     drop_kernel(s);
     stop_exec_timers(s);
     list_remove(&s->kick.node);
-    if (s->state != ST_REMOVING)
-        reg->nlive--;
-    list_remove(&s->node);
+    unlink_session(s);
     result_free(s->exec.result);
     json_object_put(s->exec.attempts);
     free(s->name);
@@ -1125,9 +1180,8 @@ void session_begin_remove(struct session *s)
     struct session_registry *reg = s->reg;
 
     if (s->state != ST_REMOVING) {
-        list_remove(&s->node);
+        unlink_session(s);
         list_push_back(&reg->dying, &s->node);
-        reg->nlive--;
         s->state = ST_REMOVING;
     }
     drop_kernel(s);
@@ -1349,6 +1403,8 @@ static void drain_finish(struct session_registry *reg)
     if (reg->remove_on_shutdown) {
         while (!list_empty(&reg->live))
             session_begin_remove(LIST_CONTAINER(list_first(&reg->live), struct session, node));
+        while (!list_empty(&reg->pool))
+            session_begin_remove(LIST_CONTAINER(list_first(&reg->pool), struct session, node));
     }
 }
 
@@ -1364,7 +1420,8 @@ static void on_shutdown_check(struct loop_defer *d)
             return;
         drain_finish(reg);
     }
-    if (!list_empty(&reg->dying) || (reg->remove_on_shutdown && !list_empty(&reg->live)))
+    if (!list_empty(&reg->dying) ||
+        (reg->remove_on_shutdown && (!list_empty(&reg->live) || !list_empty(&reg->pool))))
         return;
     done = reg->shutdown_done;
     reg->shutdown_done = NULL;

@@ -95,6 +95,12 @@ bool session_engine_ready(const struct session_registry *reg, char *detail, size
 /* Start removing sessions past KERNELBOX_KERNEL_IDLE_TIMEOUT or KERNELBOX_MAX_SESSION_AGE. */
 void session_reaper_start(struct session_registry *reg);
 
+/* Start filling the warm pool (KERNELBOX_POOL_SIZE kernels). */
+void session_pool_start(struct session_registry *reg);
+
+/* Warm kernels ready to hand out, and all of them (ready or starting). */
+void session_pool_counts(const struct session_registry *reg, int *ready, int *total);
+
 /* Find a live session by kernel id, kernel name or session name (the /kernels/{id} paths). */
 struct session *session_find(struct session_registry *reg, const char *ident);
 

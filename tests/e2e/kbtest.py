@@ -68,6 +68,9 @@ class Daemon:
             "KERNELBOX_LOG_LEVEL": "debug",
             # A test daemon cleans up after itself; tests of the default (keep) say so.
             "KERNELBOX_SHUTDOWN": "remove",
+            # Without warm kernels every container a test sees is a session's; test_pool.py
+            # covers the pool.
+            "KERNELBOX_POOL_SIZE": "0",
         }
         if env:
             self.env.update(env)

@@ -45,7 +45,7 @@ def test_compose_deployment_serves_health_and_executes():
     instance = hashlib.sha256(runtime_dir.encode()).hexdigest()[:12]
     env = dict(os.environ, KERNELBOX_PORT=str(port), KERNELBOX_API_KEY=key,
                KERNELBOX_RUNTIME_DIR=runtime_dir, KERNELBOX_IMAGE=kbtest.IMAGE,
-               KERNELBOX_SHUTDOWN="remove",
+               KERNELBOX_SHUTDOWN="remove", KERNELBOX_POOL_SIZE="1",
                COMPOSE_PROJECT_NAME=f"kbtest{secrets.token_hex(3)}")
     compose(env, "build", "-q")
     compose(env, "up", "-d")
@@ -76,7 +76,9 @@ def test_compose_deployment_serves_health_and_executes():
         assert result["status"] == "success", result
         uid, answer = eval(result["return_value"])
         assert answer == 42 and uid != 0
-        assert len(kbtest.containers(f"kernelbox.daemon={instance}")) == 1
+        # The session's kernel and the warm one that replaced it in the pool.
+        kbtest.wait_for(lambda: len(kbtest.containers(f"kernelbox.daemon={instance}")) == 2,
+                        30, "the pool to refill")
         status, _ = request(port, None, "GET", "/sessions")
         assert status == 401
     finally:
