@@ -23,9 +23,11 @@ struct backend_kernel_spec {
     const char *session_dir;  /* host path bind-mounted at BACKEND_KERNEL_DIR */
     const char *session_name; /* label kernelbox.session */
     const char *kernel_id;    /* label kernelbox.kernel_id */
+    const char *tenant;       /* label kernelbox.tenant ("" for a warm kernel) */
     const char *instance;     /* label kernelbox.daemon: which daemon owns it */
     const char *user;         /* "uid:gid" */
     const char *seccomp_json; /* profile content */
+    const char *runtime;      /* OCI runtime; "" for the engine's default */
     long long memory_bytes;
     double cpus;
     long pids_limit;
@@ -49,8 +51,10 @@ typedef int (*backend_event_fn)(void *arg, const struct backend_event *ev);
 struct backend;
 
 struct backend_ops {
-    /* Check that the engine answers and the image exists; -ENOENT names a missing image. */
-    int (*check)(struct backend *b, const char *image, char *err, size_t errlen);
+    /* Check that the engine answers, the image exists (-ENOENT otherwise) and the runtime
+     * (when not "") is one the engine knows (-ENOTSUP otherwise). */
+    int (*check)(struct backend *b, const char *image, const char *runtime, char *err,
+                 size_t errlen);
     /* Create (not start) a container; writes its id into id[BACKEND_ID_MAX]. */
     int (*create)(struct backend *b, const struct backend_kernel_spec *spec, char *id,
                   char *err, size_t errlen);

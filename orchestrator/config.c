@@ -26,6 +26,8 @@ enum opt_type {
     OPT_FLOAT,
     OPT_LEVEL,
     OPT_CHOICE,
+    OPT_ORIGINS,
+    OPT_NAME,
 };
 
 struct option_def {
@@ -92,6 +94,28 @@ static const struct option_def options[] = {
      FIELD(max_session_age), "seconds a session may live at most (0: no limit)"},
     {"KERNELBOX_POOL_SIZE", "--pool-size", OPT_INT, "2", 0, 256, FIELD(pool_size),
      "warm kernels kept started ahead of demand"},
+    {"KERNELBOX_API_KEYS_FILE", "--api-keys-file", OPT_ABS_PATH, NULL, 0, 0,
+     FIELD(api_keys_file), "file of '<tenant> <sha256 of key>' lines (mode 0600); re-read on SIGHUP"},
+    {"KERNELBOX_MAX_SESSIONS", "--max-sessions", OPT_INT, "100", 1, 100000, FIELD(max_sessions),
+     "live sessions (warm kernels included) of all tenants together; then 503"},
+    {"KERNELBOX_TENANT_MAX_SESSIONS", "--tenant-max-sessions", OPT_INT, "20", 0, 100000,
+     FIELD(tenant_max_sessions), "live sessions per tenant, unless its quota line says otherwise"},
+    {"KERNELBOX_TENANT_MAX_EXECUTIONS", "--tenant-max-executions", OPT_INT, "20", 0, 100000,
+     FIELD(tenant_max_executions), "executions running or queued per tenant"},
+    {"KERNELBOX_TENANT_RATE", "--tenant-rate", OPT_FLOAT, "50", 0.01, 1000000,
+     FIELD(tenant_rate), "requests per second per tenant, sustained"},
+    {"KERNELBOX_TENANT_BURST", "--tenant-burst", OPT_FLOAT, "100", 1, 1000000,
+     FIELD(tenant_burst), "requests per tenant allowed at once above the rate"},
+    {"KERNELBOX_CORS_ORIGINS", "--cors-origins", OPT_ORIGINS, "", 0, 4096, FIELD(cors_origins),
+     "comma-separated exact origins browsers may call from (none: CORS off)"},
+    {"KERNELBOX_MAX_CONNECTIONS", "--max-connections", OPT_INT, "1024", 1, 65536,
+     FIELD(max_connections), "HTTP connections at once"},
+    {"KERNELBOX_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", OPT_INT, "64", 1, 65536,
+     FIELD(max_connections_per_ip), "HTTP connections at once from one address"},
+    {"KERNELBOX_CONNECTION_TIMEOUT", "--connection-timeout", OPT_SECONDS, "30", 1, 3600,
+     FIELD(connection_timeout), "seconds a client may take to send its request (and idle)"},
+    {"KERNELBOX_RUNTIME", "--runtime", OPT_NAME, "", 0, 0, FIELD(runtime),
+     "OCI runtime of the kernels, e.g. runsc (gVisor); must be known to the engine"},
 };
 
 /* The values of OPT_CHOICE options, by index. */
@@ -234,6 +258,42 @@ int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t 
     return 0;
 }
 
+int config_check_origins(const char *list, char *err, size_t errlen, const char *name)
+{
+    const char *p = list;
+
+    while (*p != '\0') {
+        const char *end = strchr(p, ','), *host;
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char origin[512];
+
+        if (n == 0 || n >= sizeof(origin))
+            return fail(err, errlen, "%s: empty or overlong origin in the list", name);
+        memcpy(origin, p, n);
+        origin[n] = '\0';
+        if (strncmp(origin, "https://", 8) == 0)
+            host = origin + 8;
+        else if (strncmp(origin, "http://", 7) == 0)
+            host = origin + 7;
+        else
+            return fail(err, errlen, "%s: '%s' must start with http:// or https://", name,
+                        origin);
+        if (*host == '\0')
+            return fail(err, errlen, "%s: '%s' has no host", name, origin);
+        for (const char *c = host; *c; c++) {
+            if (!isalnum((unsigned char)*c) && strchr(".-:[]", *c) == NULL)
+                return fail(err, errlen,
+                            "%s: '%s' is not an exact origin (scheme://host[:port], no path, "
+                            "no wildcard)",
+                            name, origin);
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 static bool image_ref_ok(const char *s)
 {
     if (*s == '\0')
@@ -344,6 +404,26 @@ static int apply(struct config *cfg, const struct option_def *o, const char *nam
             }
         }
         return fail(err, errlen, "%s: expected keep or remove, got '%s'", name, value);
+    case OPT_ORIGINS: {
+        char **slot = (char **)(void *)field;
+
+        if (len > (size_t)o->max)
+            return fail(err, errlen, "%s: longer than %d bytes", name, (int)o->max);
+        if (config_check_origins(value, err, errlen, name) < 0)
+            return -EINVAL;
+        free(*slot);
+        *slot = len > 0 ? strdup(value) : NULL;
+        return (len > 0 && *slot == NULL) ? -ENOMEM : 0;
+    }
+    case OPT_NAME:
+        for (size_t i = 0; i < len; i++) {
+            if (!isalnum((unsigned char)value[i]) && strchr("._-", value[i]) == NULL)
+                return fail(err, errlen, "%s: '%s' is not a valid name", name, value);
+        }
+        if (len >= o->size)
+            return fail(err, errlen, "%s: longer than %zu bytes", name, o->size - 1);
+        memcpy(field, value, len + 1);
+        return 0;
     case OPT_LEVEL:
         if (log_level_parse(value, (enum log_level *)(void *)field) < 0)
             return fail(err, errlen, "%s: expected debug, info, warn or error, got '%s'", name,
@@ -426,6 +506,8 @@ void config_cleanup(struct config *cfg)
     }
     free(cfg->startup_code);
     cfg->startup_code = NULL;
+    free(cfg->cors_origins);
+    cfg->cors_origins = NULL;
 }
 
 void config_usage(FILE *out)

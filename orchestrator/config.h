@@ -42,6 +42,17 @@ struct config {
     double kernel_idle_timeout; /* seconds; 0: never */
     double max_session_age;     /* seconds; 0: no limit */
     long pool_size;             /* warm kernels kept ready */
+    char api_keys_file[256];    /* "" when there is none */
+    long max_sessions;          /* live sessions and warm kernels, all tenants together */
+    long tenant_max_sessions;
+    long tenant_max_executions;
+    double tenant_rate;  /* requests per second */
+    double tenant_burst; /* requests at once */
+    char *cors_origins;  /* comma-separated exact origins, or NULL */
+    long max_connections;
+    long max_connections_per_ip;
+    double connection_timeout; /* seconds a client may take to send a request */
+    char runtime[64];          /* OCI runtime for kernels; "" for the engine's default */
 };
 
 /* Outcome of config_load() besides an error. */
@@ -57,6 +68,10 @@ void config_cleanup(struct config *cfg);
 
 /* Print every option with its variable, flag, default and meaning. */
 void config_usage(FILE *out);
+
+/* Check a comma-separated list of exact origins (scheme://host[:port]). Returns 0, or -EINVAL
+ * with a message naming the variable name in err. */
+int config_check_origins(const char *list, char *err, size_t errlen, const char *name);
 
 /* Parse a byte size such as "512MiB", "64m" or "1048576". Returns 0 or -EINVAL. */
 int config_parse_size(const char *s, long long *out);

@@ -190,7 +190,8 @@ static bool id_ok(const char *id)
     return true;
 }
 
-static int op_check(struct backend *b, const char *image, char *err, size_t errlen)
+static int op_check(struct backend *b, const char *image, const char *runtime, char *err,
+                    size_t errlen)
 {
     struct docker *d = (struct docker *)b;
     char path[600], *escaped;
@@ -208,6 +209,24 @@ static int op_check(struct backend *b, const char *image, char *err, size_t errl
     if (rc == -ENOENT)
         snprintf(err, errlen, "image %s not found in the Docker Engine (build it: make image)",
                  image);
+    if (rc < 0 || runtime == NULL || runtime[0] == '\0')
+        return rc;
+    {
+        json_object *info = NULL, *runtimes = NULL;
+
+        rc = simple_call(d, "GET", "/info", NULL, 10000, &info, err, errlen);
+        if (rc < 0)
+            return rc;
+        if (!json_object_object_get_ex(info, "Runtimes", &runtimes) ||
+            !json_object_object_get_ex(runtimes, runtime, NULL)) {
+            snprintf(err, errlen,
+                     "the Docker Engine knows no runtime '%s' (install it and list it in "
+                     "daemon.json's \"runtimes\")",
+                     runtime);
+            rc = -ENOTSUP;
+        }
+        json_object_put(info);
+    }
     return rc;
 }
 
@@ -220,6 +239,8 @@ static json_object *label_map(const struct backend_kernel_spec *spec)
                            json_object_new_string(spec->session_name ? spec->session_name : ""));
     json_object_object_add(labels, "kernelbox.kernel_id",
                            json_object_new_string(spec->kernel_id));
+    json_object_object_add(labels, "kernelbox.tenant",
+                           json_object_new_string(spec->tenant ? spec->tenant : ""));
     json_object_object_add(labels, "kernelbox.daemon", json_object_new_string(spec->instance));
     return labels;
 }
@@ -249,6 +270,8 @@ json_object *docker_kernel_spec_json(const struct backend_kernel_spec *spec)
     host = json_object_new_object();
     json_object_object_add(root, "HostConfig", host);
     json_object_object_add(host, "NetworkMode", json_object_new_string("none"));
+    if (spec->runtime != NULL && spec->runtime[0] != '\0')
+        json_object_object_add(host, "Runtime", json_object_new_string(spec->runtime));
     json_object_object_add(host, "ReadonlyRootfs", json_object_new_boolean(1));
     json_object_object_add(host, "Privileged", json_object_new_boolean(0));
     json_object_object_add(host, "Init", json_object_new_boolean(1));

@@ -13,12 +13,12 @@
 
 #include "log.h"
 #include "request.h"
+#include "tenant.h"
 #include "util/buf.h"
 #include "util/text.h"
 
-#define HTTP_CONNECTION_LIMIT 1024
-#define HTTP_IDLE_TIMEOUT_S 60
 #define HTTP_HEADER_MEMORY (64u * 1024u)
+#define HTTP_CORS_MAX_AGE "600"
 #define HTTP_REQUEST_ID_MAX 64
 /* A body over the cap is read and dropped up to this much more, so that the client can read
  * the 413 instead of finding its connection closed mid-upload; past it, the connection is. */
@@ -26,6 +26,7 @@
 
 struct http_api {
     struct http_api_params p;
+    const struct auth *auth; /* swapped by http_api_set_auth() */
     struct MHD_Daemon *mhd;
     struct loop_io io;
     struct loop_defer run_soon; /* a resumed connection is served on the next MHD_run() */
@@ -42,7 +43,11 @@ struct request_ctx {
     char path[256];
     enum http_method verb;
     struct route_match route;
-    const char *tenant;
+    const char *tenant;       /* its name, for logs; points into tenant */
+    struct tenant *tenant_state;
+    char origin[256];         /* an allowed Origin to echo, or "" */
+    bool preflight;
+    double retry_after;       /* seconds, sent as Retry-After when > 0 */
     struct buf body;
     bool too_large;
     unsigned long long discarded;
@@ -132,6 +137,10 @@ static unsigned int status_for(int error)
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     case -ETIMEDOUT:
         return MHD_HTTP_GATEWAY_TIMEOUT;
+    case -EUSERS:
+        return MHD_HTTP_TOO_MANY_REQUESTS;
+    case -ENOSPC:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
     default:
         return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -155,6 +164,28 @@ static enum MHD_Result send_response(struct request_ctx *rc)
         MHD_add_response_header(resp, "Allow", rc->allow);
     if (rc->challenge)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"kernelbox\"");
+    if (rc->retry_after > 0) {
+        char secs[32];
+
+        snprintf(secs, sizeof(secs), "%.0f", rc->retry_after < 1 ? 1 : rc->retry_after + 0.5);
+        MHD_add_response_header(resp, "Retry-After", secs);
+    }
+    if (rc->api->p.cfg->cors_origins != NULL)
+        MHD_add_response_header(resp, "Vary", "Origin");
+    if (rc->origin[0] != '\0') {
+        /* Exact origins only, and never with credentials: the key travels in a header the
+         * page sets itself. */
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", rc->origin);
+        if (rc->preflight) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, DELETE");
+            MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type, X-Request-Id");
+            MHD_add_response_header(resp, "Access-Control-Max-Age", HTTP_CORS_MAX_AGE);
+        } else {
+            MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                    "X-Request-Id, Retry-After");
+        }
+    }
     ret = MHD_queue_response(rc->conn, rc->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -167,6 +198,7 @@ static void on_job_done(struct session_job *job)
     struct request_ctx *rc = job->owner;
 
     if (job->error < 0) {
+        rc->retry_after = job->retry_after;
         respond_error(rc, status_for(job->error), "%s", job->detail);
     } else if (job->body == NULL) {
         respond_error(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, "kernelboxd is out of memory");
@@ -279,8 +311,9 @@ static bool take_exec(struct request_ctx *rc, bool retry)
 static struct session *find_or_404(struct request_ctx *rc, const char *what)
 {
     struct session *s = strcmp(what, "session") == 0
-                            ? session_find_named(rc->api->p.reg, rc->route.param)
-                            : session_find(rc->api->p.reg, rc->route.param);
+                            ? session_find_named(rc->api->p.reg, rc->tenant_state,
+                                                 rc->route.param)
+                            : session_find(rc->api->p.reg, rc->tenant_state, rc->route.param);
 
     if (s == NULL)
         respond_error(rc, MHD_HTTP_NOT_FOUND, "Unknown %s: %s", what, rc->route.param);
@@ -334,7 +367,7 @@ static void dispatch(struct request_ctx *rc)
         return;
     case ROUTE_SESSIONS:
         obj = json_object_new_object();
-        json_object_object_add(obj, "sessions", session_list_json(reg));
+        json_object_object_add(obj, "sessions", session_list_json(reg, rc->tenant_state));
         respond_json(rc, MHD_HTTP_OK, obj);
         return;
     case ROUTE_SESSION:
@@ -356,7 +389,7 @@ static void dispatch(struct request_ctx *rc)
                 return;
             }
             init_job(rc);
-            session_get_or_create(reg, rc->route.param, tags, &rc->job);
+            session_get_or_create(reg, rc->tenant_state, rc->route.param, tags, &rc->job);
             json_object_put(tags);
             park(rc, MHD_HTTP_OK);
         }
@@ -364,17 +397,17 @@ static void dispatch(struct request_ctx *rc)
     case ROUTE_SESSION_EXECUTE:
         if (!take_exec(rc, false))
             return;
-        session_execute_named(reg, rc->route.param, &rc->job);
+        session_execute_named(reg, rc->tenant_state, rc->route.param, &rc->job);
         park(rc, MHD_HTTP_OK);
         return;
     case ROUTE_KERNELS:
         if (rc->verb == METHOD_GET) {
             obj = json_object_new_object();
-            json_object_object_add(obj, "kernels", session_list_json(reg));
+            json_object_object_add(obj, "kernels", session_list_json(reg, rc->tenant_state));
             respond_json(rc, MHD_HTTP_OK, obj);
         } else if (rc->verb == METHOD_DELETE) {
             init_job(rc);
-            session_delete_all(reg, &rc->job);
+            session_delete_all(reg, rc->tenant_state, &rc->job);
             park(rc, MHD_HTTP_OK);
         } else {
             char *name = NULL, *session_name = NULL;
@@ -386,7 +419,7 @@ static void dispatch(struct request_ctx *rc)
                 return;
             }
             init_job(rc);
-            session_create_kernel(reg, name, session_name, tags, &rc->job);
+            session_create_kernel(reg, rc->tenant_state, name, session_name, tags, &rc->job);
             free(name);
             free(session_name);
             json_object_put(tags);
@@ -456,6 +489,56 @@ static bool request_id_ok(const char *s)
     return true;
 }
 
+/* Whether origin is one of the exact origins in the comma-separated list. */
+static bool origin_allowed(const char *list, const char *origin)
+{
+    size_t n = strlen(origin);
+    const char *p = list;
+
+    if (list == NULL || n == 0)
+        return false;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+
+        if (len == n && strncmp(p, origin, n) == 0)
+            return true;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+/* A CORS preflight: answered only for an allowed origin asking for a method we serve. */
+static void preflight(struct request_ctx *rc, const char *url, const char *origin)
+{
+    const char *method = MHD_lookup_connection_value(rc->conn, MHD_HEADER_KIND,
+                                                     "Access-Control-Request-Method");
+    struct route_match m;
+    enum http_method verb;
+    int err;
+
+    if (origin == NULL || method == NULL) {
+        rc->allow = "GET, POST, DELETE";
+        respond_error(rc, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
+        return;
+    }
+    if (rc->origin[0] == '\0') {
+        respond_error(rc, MHD_HTTP_FORBIDDEN, "origin not allowed");
+        return;
+    }
+    verb = request_method(method);
+    err = request_route(verb == METHOD_OTHER ? METHOD_GET : verb, url, &m, NULL, 0);
+    if (verb == METHOD_OTHER || err == -ENOENT || err == -EPERM) {
+        rc->origin[0] = '\0';
+        respond_error(rc, MHD_HTTP_FORBIDDEN, "method or path not allowed");
+        return;
+    }
+    rc->preflight = true;
+    set_response(rc, MHD_HTTP_NO_CONTENT, strdup(""), 0, "text/plain");
+}
+
 /* First sight of a request: route, authenticate, check the announced body size. Sets a
  * response when the request is refused. */
 static void admit(struct request_ctx *rc, const char *url)
@@ -465,6 +548,13 @@ static void admit(struct request_ctx *rc, const char *url)
     char detail[256];
     int err;
 
+    hdr = MHD_lookup_connection_value(rc->conn, MHD_HEADER_KIND, "Origin");
+    if (hdr != NULL && origin_allowed(cfg->cors_origins, hdr))
+        snprintf(rc->origin, sizeof(rc->origin), "%s", hdr);
+    if (strcmp(rc->method, "OPTIONS") == 0) {
+        preflight(rc, url, hdr);
+        return;
+    }
     err = request_route(rc->verb, url, &rc->route, detail, sizeof(detail));
     if (err == -EPERM) {
         rc->allow = rc->route.allow;
@@ -477,12 +567,28 @@ static void admit(struct request_ctx *rc, const char *url)
     }
     /* Probes (health, readiness) answer without a key; nothing else does. */
     if ((rc->route.id != ROUTE_HEALTH && rc->route.id != ROUTE_READY) || err < 0) {
+        double wait = 0;
+        const char *tenant;
+
         hdr = MHD_lookup_connection_value(rc->conn, MHD_HEADER_KIND, "Authorization");
-        rc->tenant = auth_check(rc->api->p.auth, hdr);
-        if (rc->tenant == NULL) {
+        tenant = auth_check(rc->api->auth, hdr);
+        if (tenant == NULL) {
             rc->challenge = true;
             respond_error(rc, MHD_HTTP_UNAUTHORIZED,
                           hdr ? "invalid API key" : "missing Authorization: Bearer <key>");
+            return;
+        }
+        rc->tenant_state = tenants_get(rc->api->p.tenants, tenant);
+        if (rc->tenant_state == NULL) {
+            respond_error(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, "kernelboxd is out of memory");
+            return;
+        }
+        rc->tenant = rc->tenant_state->name;
+        if (!tenant_take_token(rc->tenant_state, &wait)) {
+            rc->retry_after = wait;
+            respond_error(rc, MHD_HTTP_TOO_MANY_REQUESTS,
+                          "quota exceeded: request rate (%.4g per second, bursts of %.4g)",
+                          rc->tenant_state->quota.rate, rc->tenant_state->quota.burst);
             return;
         }
     }
@@ -553,6 +659,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (rc->discarded > HTTP_DISCARD_MAX)
                 return MHD_NO; /* close: this client is not worth reading any further */
         }
+        /* A client dribbling its body cannot hold the connection past the timeout. */
+        if (now_us() - rc->started_us > (uint64_t)(api->p.cfg->connection_timeout * 1e6))
+            return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -652,6 +761,7 @@ struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t
     if (api == NULL)
         return NULL;
     api->p = *p;
+    api->auth = p->auth;
     list_init(&api->run_soon.node);
     list_init(&api->parked);
     api->run_soon.fn = on_run_soon;
@@ -662,8 +772,9 @@ struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t
         flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
         MHD_OPTION_SOCK_ADDR,
         (const struct sockaddr *)&p->cfg->addr, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)HTTP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (unsigned int)p->cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)p->cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)(p->cfg->connection_timeout + 0.5), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_HEADER_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
         MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned int)512, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
@@ -685,6 +796,11 @@ struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t
     }
     loop_set_prepare(p->loop, mhd_timeout, api);
     return api;
+}
+
+void http_api_set_auth(struct http_api *api, const struct auth *auth)
+{
+    api->auth = auth;
 }
 
 unsigned int http_api_connections(struct http_api *api)

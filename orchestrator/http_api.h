@@ -10,6 +10,8 @@
 #include "loop.h"
 #include "session.h"
 
+struct tenants;
+
 #define KERNELBOX_VERSION "0.1.0"
 
 struct http_api;
@@ -18,7 +20,8 @@ struct http_api_params {
     const struct config *cfg;
     struct loop *loop;
     struct session_registry *reg;
-    struct auth *auth;
+    const struct auth *auth;
+    struct tenants *tenants;
     const char *openapi_json;
     const char *openapi_yaml;
 };
@@ -28,6 +31,9 @@ struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t
 
 /* Stop accepting connections; requests in progress go on. */
 void http_api_quiesce(struct http_api *api);
+
+/* Use a new key table (after SIGHUP); the old one may be freed once this returns. */
+void http_api_set_auth(struct http_api *api, const struct auth *auth);
 
 /* Connections still open (requests being answered, or idle keep-alive ones). */
 unsigned int http_api_connections(struct http_api *api);

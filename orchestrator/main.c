@@ -31,6 +31,7 @@
 #include "openapi_spec.h"
 #include "secret.h"
 #include "session.h"
+#include "tenant.h"
 #include "util/text.h"
 #include "workers.h"
 
@@ -48,6 +49,7 @@ struct daemon {
     struct session_registry *reg;
     struct http_api *http;
     struct auth *auth;
+    struct tenants *tenants;
     struct secret secret;
     struct events *events;
     char instance[13];
@@ -176,6 +178,29 @@ static void on_engine_state(void *arg, bool up, const char *detail)
     session_engine_state(d->reg, up, detail);
 }
 
+/* SIGHUP: read the keys again; a file that does not load leaves the old keys in force. */
+static void reload_keys(struct daemon *d)
+{
+    char err[512];
+    struct auth *fresh;
+
+    if (d->cfg.api_keys_file[0] == '\0') {
+        log_info(NULL, "keys.reload", "SIGHUP: no KERNELBOX_API_KEYS_FILE to read");
+        return;
+    }
+    fresh = auth_load(d->cfg.api_key, d->cfg.api_keys_file, err, sizeof(err));
+    if (fresh == NULL) {
+        log_error(NULL, "keys.reload", "keeping the keys in force: %s", err);
+        return;
+    }
+    http_api_set_auth(d->http, fresh);
+    tenants_apply(d->tenants, fresh);
+    auth_free(d->auth);
+    d->auth = fresh;
+    log_info(NULL, "keys.reload", "%zu key(s) and %zu quota line(s) in force", fresh->nentries,
+             fresh->nquotas);
+}
+
 static void on_signal(void *arg, uint32_t events)
 {
     struct daemon *d = arg;
@@ -185,6 +210,8 @@ static void on_signal(void *arg, uint32_t events)
     while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             begin_shutdown(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        else if (si.ssi_signo == SIGHUP && !d->stopping)
+            reload_keys(d);
     }
 }
 
@@ -232,7 +259,7 @@ static int run(struct daemon *d)
     bool generated = false;
     int rc;
 
-    if (d->cfg.api_key == NULL) {
+    if (d->cfg.api_key == NULL && d->cfg.api_keys_file[0] == '\0') {
         char key[AUTH_GENERATED_KEY_LEN + 1];
 
         if (auth_generate_key(key, sizeof(key)) < 0) {
@@ -243,10 +270,25 @@ static int run(struct daemon *d)
         OPENSSL_cleanse(key, sizeof(key));
         generated = true;
     }
-    d->auth = auth_new(d->cfg.api_key);
-    if (d->auth == NULL || d->cfg.api_key == NULL) {
-        fprintf(stderr, "kernelboxd: out of memory\n");
+    d->auth = auth_load(d->cfg.api_key, d->cfg.api_keys_file, err, sizeof(err));
+    if (d->auth == NULL) {
+        fprintf(stderr, "kernelboxd: KERNELBOX_API_KEYS_FILE: %s\n", err);
         return 1;
+    }
+    {
+        struct auth_quota defaults = {
+            .sessions = d->cfg.tenant_max_sessions,
+            .executions = d->cfg.tenant_max_executions,
+            .rate = d->cfg.tenant_rate,
+            .burst = d->cfg.tenant_burst,
+        };
+
+        d->tenants = tenants_new(&defaults);
+        if (d->tenants == NULL) {
+            fprintf(stderr, "kernelboxd: out of memory\n");
+            return 1;
+        }
+        tenants_apply(d->tenants, d->auth);
     }
     if (prepare_runtime_dir(&d->cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "kernelboxd: %s\n", err);
@@ -277,10 +319,15 @@ static int run(struct daemon *d)
     rp.instance = d->instance;
     rp.seccomp_json = kernel_seccomp_profile_json;
     rp.secret = &d->secret;
+    rp.tenants = d->tenants;
 
-    rc = d->backend->ops->check(d->backend, d->cfg.image, err, sizeof(err));
+    rc = d->backend->ops->check(d->backend, d->cfg.image, d->cfg.runtime, err, sizeof(err));
     if (rc == -ENOENT) {
         fprintf(stderr, "kernelboxd: KERNELBOX_IMAGE: %s\n", err);
+        return 1;
+    }
+    if (rc == -ENOTSUP) {
+        fprintf(stderr, "kernelboxd: KERNELBOX_RUNTIME: %s\n", err);
         return 1;
     }
     bool engine_up = rc == 0;
@@ -349,6 +396,7 @@ static int run(struct daemon *d)
     hp.loop = d->loop;
     hp.reg = d->reg;
     hp.auth = d->auth;
+    hp.tenants = d->tenants;
     hp.openapi_json = openapi_spec_json;
     hp.openapi_yaml = openapi_spec_yaml;
     d->http = http_api_new(&hp, err, sizeof(err));
@@ -368,6 +416,37 @@ static int run(struct daemon *d)
     return 0;
 }
 
+/* kernelboxd hash-key: read a key on standard input, print the line form of its hash. */
+static int hash_key(void)
+{
+    char key[AUTH_KEY_MAX + 2], hex[65];
+    size_t len;
+
+    if (fgets(key, sizeof(key), stdin) == NULL) {
+        fprintf(stderr, "kernelboxd hash-key: no key on standard input\n");
+        return 2;
+    }
+    len = strcspn(key, "\r\n");
+    key[len] = '\0';
+    if (len < AUTH_KEY_MIN || len > AUTH_KEY_MAX) {
+        fprintf(stderr, "kernelboxd hash-key: a key has %d to %d characters\n", AUTH_KEY_MIN,
+                AUTH_KEY_MAX);
+        OPENSSL_cleanse(key, sizeof(key));
+        return 2;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (key[i] <= 0x20 || key[i] >= 0x7f) {
+            fprintf(stderr, "kernelboxd hash-key: a key is printable ASCII without spaces\n");
+            OPENSSL_cleanse(key, sizeof(key));
+            return 2;
+        }
+    }
+    auth_hash_hex(key, len, hex);
+    OPENSSL_cleanse(key, sizeof(key));
+    printf("%s\n", hex);
+    return 0;
+}
+
 static void cleanup(struct daemon *d)
 {
     events_stop(d->events);
@@ -379,6 +458,7 @@ static void cleanup(struct daemon *d)
     loop_free(d->loop);
     docker_backend_free(d->backend);
     auth_free(d->auth);
+    tenants_free(d->tenants);
     secret_cleanup(&d->secret);
     if (d->sigfd >= 0)
         close(d->sigfd);
@@ -393,6 +473,8 @@ int main(int argc, char **argv)
     int rc;
 
     d.sigfd = -1;
+    if (argc == 2 && strcmp(argv[1], "hash-key") == 0)
+        return hash_key();
     if (config_load(&d.cfg, argc, argv, &action, err, sizeof(err)) < 0) {
         fprintf(stderr, "kernelboxd: %s\n", err);
         config_cleanup(&d.cfg);

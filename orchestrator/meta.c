@@ -58,6 +58,7 @@ int meta_write(const char *dir, const struct meta *m)
     json_object_object_add(obj, "restarts", json_object_new_int64(m->restarts));
     json_object_object_add(obj, "generation", json_object_new_int64((int64_t)m->generation));
     json_object_object_add(obj, "pooled", json_object_new_boolean(m->pooled));
+    json_object_object_add(obj, "tenant", json_object_new_string(m->tenant));
     text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
     snprintf(path, sizeof(path), "%s/%s.json", dir, m->short_id);
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, m->short_id);
@@ -171,6 +172,8 @@ int meta_read(const char *dir, const char *short_id, struct meta *m)
         !json_object_is_type(v, json_type_boolean))
         goto out;
     m->pooled = json_object_get_boolean(v);
+    if (copy_name(obj, "tenant", m->tenant) < 0)
+        goto out;
     rc = 0;
 out:
     json_object_put(obj);

@@ -22,6 +22,7 @@ struct meta {
     long restarts;
     unsigned long generation; /* which derived key the running kernel holds */
     bool pooled;              /* a warm kernel that belongs to no session yet */
+    char tenant[META_NAME_MAX + 1]; /* whose session; "" when pooled */
 };
 
 /* Write m to "<dir>/<short_id>.json" (mode 0600) by renaming a temporary file over it.

@@ -44,7 +44,11 @@ void pool_fill(struct session_registry *reg)
     if (loop_timer_armed(&reg->pool_timer) || reg->shutting_down || !reg->engine_up)
         return;
     while (reg->npool < want) {
-        struct session *s = session_alloc(reg, NULL, NULL, NULL, NULL, NULL, true);
+        struct session *s;
+
+        if (reg->nlive + reg->npool >= reg->cfg->max_sessions)
+            return; /* warm kernels count against the daemon's cap */
+        s = session_alloc(reg, NULL, NULL, NULL, NULL, NULL, NULL);
 
         if (s == NULL)
             return;
@@ -77,8 +81,8 @@ void pool_lost(struct session *s, const char *why)
     loop_timer_start(reg->p.loop, &reg->pool_timer, now_ms() + reg->pool_backoff_ms);
 }
 
-struct session *pool_take(struct session_registry *reg, const char *name,
-                          const char *session_name, json_object *tags)
+struct session *pool_take(struct session_registry *reg, struct tenant *tenant,
+                          const char *name, const char *session_name, json_object *tags)
 {
     struct list_node *pos, *tmp;
     struct session *s = NULL;
@@ -111,6 +115,8 @@ struct session *pool_take(struct session_registry *reg, const char *name,
     list_push_back(&reg->live, &s->node);
     reg->nlive++;
     s->pooled = false;
+    s->tenant = tenant;
+    tenant->sessions++;
     s->created_at = wall_now();
     s->last_used_at = s->created_at;
     /* From here on a restarted daemon adopts it as this session. */

@@ -75,21 +75,23 @@ static void death_reason(struct backend *b, const char *id, char *out, size_t ou
     json_object_put(info);
 }
 
-static bool name_taken(struct session_registry *reg, const struct meta *m)
+static bool name_taken(struct session_registry *reg, const struct tenant *tenant,
+                       const struct meta *m)
 {
-    return (m->name[0] != '\0' && session_find_named(reg, m->name) != NULL) ||
-           (m->session_name[0] != '\0' && session_find_named(reg, m->session_name) != NULL);
+    return (m->name[0] != '\0' && session_find_named(reg, tenant, m->name) != NULL) ||
+           (m->session_name[0] != '\0' &&
+            session_find_named(reg, tenant, m->session_name) != NULL);
 }
 
 /* Take over one container of this daemon that has valid metadata. */
-static int adopt(struct session_registry *reg, const struct meta *m, const char *container_id,
-                 bool running)
+static int adopt(struct session_registry *reg, struct tenant *tenant, const struct meta *m,
+                 const char *container_id, bool running)
 {
     struct backend *b = reg->p.backend;
     struct session *s;
 
-    s = session_alloc(reg, m->kernel_id, m->short_id, m->name[0] ? m->name : NULL,
-                      m->session_name[0] ? m->session_name : NULL, m->tags, m->pooled);
+    s = session_alloc(reg, tenant, m->kernel_id, m->short_id, m->name[0] ? m->name : NULL,
+                      m->session_name[0] ? m->session_name : NULL, m->tags);
     if (s == NULL)
         return -ENOMEM;
     snprintf(s->container_id, sizeof(s->container_id), "%s", container_id);
@@ -187,6 +189,7 @@ int session_recover(struct session_registry *reg, char *err, size_t errlen)
         const char *id = string_of(c, "Id"), *state = string_of(c, "State");
         const char *kernel_id = label_of(c, "kernelbox.kernel_id");
         char short_id[META_SHORT_LEN + 1];
+        struct tenant *tenant;
         struct meta m;
 
         if (id == NULL)
@@ -196,12 +199,14 @@ int session_recover(struct session_registry *reg, char *err, size_t errlen)
             remove_container(b, id, "no usable record of its session");
             continue;
         }
-        if (strcmp(m.kernel_id, kernel_id) != 0 || name_taken(reg, &m)) {
+        tenant = m.pooled ? NULL : tenants_get(reg->p.tenants, m.tenant);
+        if (strcmp(m.kernel_id, kernel_id) != 0 || m.pooled != (m.tenant[0] == '\0') ||
+            (!m.pooled && (tenant == NULL || name_taken(reg, tenant, &m)))) {
             remove_container(b, id, "its record does not match");
             meta_cleanup(&m);
             continue;
         }
-        if (adopt(reg, &m, id, state != NULL && strcmp(state, "running") == 0) == 0)
+        if (adopt(reg, tenant, &m, id, state != NULL && strcmp(state, "running") == 0) == 0)
             memcpy(kept[nkept++], short_id, sizeof(kept[0]));
         meta_cleanup(&m);
     }

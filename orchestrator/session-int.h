@@ -7,6 +7,7 @@
 #include "result.h"
 #include "secret.h"
 #include "session.h"
+#include "tenant.h"
 
 #define SHORT_ID_LEN 12
 #define KERNEL_ID_LEN 32
@@ -77,6 +78,7 @@ struct session {
     long long oom_ns;         /* when the engine last reported an OOM kill in it */
     bool adopting;            /* a kernel found running at start-up, being reconnected */
     bool pooled;              /* a warm kernel waiting in reg->pool for a session */
+    struct tenant *tenant;    /* whose session it is; NULL while pooled */
     uint64_t start_begin_us;  /* when the current start began, for the ready log */
     long create_ms;           /* engine time of the current start */
     long engine_start_ms;
@@ -137,9 +139,9 @@ void session_job_complete(struct session_registry *reg, struct session_job *job,
 
 /* Allocate a session in state STARTING and link it into the registry (into the warm pool
  * when pooled); nothing is started. */
-struct session *session_alloc(struct session_registry *reg, const char *kernel_id,
-                              const char *short_id, const char *name, const char *session_name,
-                              json_object *tags, bool pooled);
+struct session *session_alloc(struct session_registry *reg, struct tenant *tenant,
+                              const char *kernel_id, const char *short_id, const char *name,
+                              const char *session_name, json_object *tags);
 
 /* Record the metadata of a freshly allocated session and create its container. */
 void session_start_new(struct session *s);
@@ -179,8 +181,8 @@ void pool_fill(struct session_registry *reg);
 /* A pool kernel failed or died: remove it and refill after a growing pause. */
 void pool_lost(struct session *s, const char *why);
 /* Hand a ready pool kernel to a new session; NULL when none is ready. */
-struct session *pool_take(struct session_registry *reg, const char *name,
-                          const char *session_name, json_object *tags);
+struct session *pool_take(struct session_registry *reg, struct tenant *tenant,
+                          const char *name, const char *session_name, json_object *tags);
 /* Rename a kernel's container after its session, for people reading `docker ps`. */
 void pool_rename(struct session *s);
 

@@ -37,6 +37,10 @@ void session_job_complete(struct session_registry *reg, struct session_job *job,
     va_list ap;
 
     list_remove(&job->node);
+    if (job->counted != NULL) {
+        job->counted->executions--;
+        job->counted = NULL;
+    }
     job->error = error;
     job->body = body;
     job->detail[0] = '\0';
@@ -53,6 +57,8 @@ void session_job_complete(struct session_registry *reg, struct session_job *job,
 static void job_prepare(struct session_registry *reg, struct session_job *job)
 {
     job->reg = reg;
+    job->counted = NULL;
+    job->retry_after = 0;
     job->error = 0;
     job->body = NULL;
     job->detail[0] = '\0';
@@ -110,6 +116,8 @@ json_object *session_json(const struct session *s)
                            s->tags ? json_object_get(s->tags) : json_object_new_object());
     json_object_object_add(obj, "connection_file", NULL);
     json_object_object_add(obj, "image", json_object_new_string(cfg->image));
+    json_object_object_add(obj, "runtime",
+                           json_object_new_string(cfg->runtime[0] ? cfg->runtime : "default"));
     json_object_object_add(limits, "memory_bytes", json_object_new_int64(cfg->memory_limit));
     json_object_object_add(limits, "cpus", json_object_new_double(cfg->cpus));
     json_object_object_add(limits, "pids", json_object_new_int64(cfg->pids_limit));
@@ -126,19 +134,24 @@ bool session_alive(const struct session *s)
     return s->state == ST_READY && s->kernel != NULL && s->hb_ok;
 }
 
-json_object *session_list_json(struct session_registry *reg)
+json_object *session_list_json(struct session_registry *reg, const struct tenant *tenant)
 {
     json_object *arr = json_object_new_array();
     struct list_node *pos, *tmp;
 
     LIST_FOREACH_SAFE(pos, tmp, &reg->live)
     {
-        json_object_array_add(arr, session_json(LIST_CONTAINER(pos, struct session, node)));
+        struct session *s = LIST_CONTAINER(pos, struct session, node);
+
+        if (s->tenant == tenant)
+            json_object_array_add(arr, session_json(s));
     }
     return arr;
 }
 
-static struct session *find(struct session_registry *reg, const char *ident, bool by_id)
+/* Another tenant's sessions are invisible: they never match. */
+static struct session *find(struct session_registry *reg, const struct tenant *tenant,
+                            const char *ident, bool by_id)
 {
     struct list_node *pos, *tmp;
 
@@ -146,6 +159,8 @@ static struct session *find(struct session_registry *reg, const char *ident, boo
     {
         struct session *s = LIST_CONTAINER(pos, struct session, node);
 
+        if (s->tenant != tenant)
+            continue;
         if ((by_id && strcmp(s->kernel_id, ident) == 0) ||
             (s->name && strcmp(s->name, ident) == 0) ||
             (s->session_name && strcmp(s->session_name, ident) == 0))
@@ -154,14 +169,16 @@ static struct session *find(struct session_registry *reg, const char *ident, boo
     return NULL;
 }
 
-struct session *session_find(struct session_registry *reg, const char *ident)
+struct session *session_find(struct session_registry *reg, const struct tenant *tenant,
+                             const char *ident)
 {
-    return find(reg, ident, true);
+    return find(reg, tenant, ident, true);
 }
 
-struct session *session_find_named(struct session_registry *reg, const char *name)
+struct session *session_find_named(struct session_registry *reg, const struct tenant *tenant,
+                                   const char *name)
 {
-    return find(reg, name, false);
+    return find(reg, tenant, name, false);
 }
 
 int session_count(const struct session_registry *reg)
@@ -270,9 +287,11 @@ static void lc_run(struct work *w)
             .session_dir = s->dir,
             .session_name = s->session_name ? s->session_name : (s->name ? s->name : ""),
             .kernel_id = s->kernel_id,
+            .tenant = s->tenant ? s->tenant->name : "",
             .instance = reg->p.instance,
             .user = "1000:1000",
             .seccomp_json = reg->p.seccomp_json,
+            .runtime = cfg->runtime,
             .memory_bytes = cfg->memory_limit,
             .cpus = cfg->cpus,
             .pids_limit = cfg->pids_limit,
@@ -560,6 +579,7 @@ static void lc_done(struct work *w)
             list_remove(&s->node);
             list_push_back(&reg->live, &s->node);
             reg->nlive++;
+            s->tenant->sessions++;
             s->state = ST_DEAD;
             snprintf(s->dead_reason, sizeof(s->dead_reason), "removal failed: %.400s", lc->err);
             return;
@@ -1046,10 +1066,11 @@ static void on_kick_init(struct session *s)
     s->kick.fn = on_kick;
 }
 
-struct session *session_alloc(struct session_registry *reg, const char *kernel_id,
-                              const char *short_id, const char *name, const char *session_name,
-                              json_object *tags, bool pooled)
+struct session *session_alloc(struct session_registry *reg, struct tenant *tenant,
+                              const char *kernel_id, const char *short_id, const char *name,
+                              const char *session_name, json_object *tags)
 {
+    bool pooled = tenant == NULL;
     struct session *s = calloc(1, sizeof(*s));
 
     if (s == NULL)
@@ -1086,12 +1107,14 @@ struct session *session_alloc(struct session_registry *reg, const char *kernel_i
     s->generation = 1;
     s->state = ST_STARTING;
     s->pooled = pooled;
+    s->tenant = tenant;
     if (pooled) {
         list_push_back(&reg->pool, &s->node);
         reg->npool++;
     } else {
         list_push_back(&reg->live, &s->node);
         reg->nlive++;
+        tenant->sessions++;
     }
     return s;
 
@@ -1109,14 +1132,14 @@ void session_start_new(struct session *s)
 }
 
 /* A new session: a warm kernel from the pool when one is ready, else a new container. */
-static struct session *session_new(struct session_registry *reg, const char *name,
-                                   const char *session_name, json_object *tags)
+static struct session *session_new(struct session_registry *reg, struct tenant *tenant,
+                                   const char *name, const char *session_name, json_object *tags)
 {
-    struct session *s = pool_take(reg, name, session_name, tags);
+    struct session *s = pool_take(reg, tenant, name, session_name, tags);
 
     if (s != NULL)
         return s;
-    s = session_alloc(reg, NULL, NULL, name, session_name, tags, false);
+    s = session_alloc(reg, tenant, NULL, NULL, name, session_name, tags);
     if (s == NULL)
         return NULL;
     log_info(&(struct log_ctx){.session = session_name ? session_name : s->kernel_id},
@@ -1141,6 +1164,7 @@ void session_save_meta(struct session *s)
     m.restarts = s->restarts;
     m.generation = s->generation;
     m.pooled = s->pooled;
+    snprintf(m.tenant, sizeof(m.tenant), "%s", s->tenant ? s->tenant->name : "");
     rc = meta_write(s->reg->cfg->runtime_dir, &m);
     if (rc < 0)
         log_error(&(struct log_ctx){.session = s->session_name}, "session.meta",
@@ -1151,10 +1175,12 @@ void session_save_meta(struct session *s)
 static void unlink_session(struct session *s)
 {
     if (s->state != ST_REMOVING) {
-        if (s->pooled)
+        if (s->pooled) {
             s->reg->npool--;
-        else
+        } else {
             s->reg->nlive--;
+            s->tenant->sessions--;
+        }
     }
     list_remove(&s->node);
 }
@@ -1216,6 +1242,28 @@ static bool refuse_if_stopping(struct session_registry *reg, struct session_job 
     return true;
 }
 
+/* Whether tenant may have one more session; when not, job is answered and false returned. */
+static bool admit_session(struct session_registry *reg, struct tenant *tenant,
+                          struct session_job *job)
+{
+    if (reg->nlive >= reg->cfg->max_sessions) {
+        job->retry_after = 5;
+        session_job_complete(reg, job, -ENOSPC, NULL,
+                             "kernelboxd is at its capacity of %ld sessions "
+                             "(KERNELBOX_MAX_SESSIONS)",
+                             reg->cfg->max_sessions);
+        return false;
+    }
+    if (tenant->sessions >= tenant->quota.sessions) {
+        job->retry_after = 5;
+        session_job_complete(reg, job, -EUSERS, NULL,
+                             "quota exceeded: sessions (%ld live, the limit is %ld)",
+                             tenant->sessions, tenant->quota.sessions);
+        return false;
+    }
+    return true;
+}
+
 /* Answer job with the kernel object once s is ready; a dead kernel is replaced first. */
 static void wait_ready(struct session *s, struct session_job *job)
 {
@@ -1228,17 +1276,20 @@ static void wait_ready(struct session *s, struct session_job *job)
         session_restart_kernel(s);
 }
 
-void session_get_or_create(struct session_registry *reg, const char *name, json_object *tags,
-                           struct session_job *job)
+void session_get_or_create(struct session_registry *reg, struct tenant *tenant,
+                           const char *name, json_object *tags, struct session_job *job)
 {
     struct session *s;
 
     job_prepare(reg, job);
     if (refuse_if_stopping(reg, job))
         return;
-    s = session_find_named(reg, name);
-    if (s == NULL)
-        s = session_new(reg, name, name, tags);
+    s = session_find_named(reg, tenant, name);
+    if (s == NULL) {
+        if (!admit_session(reg, tenant, job))
+            return;
+        s = session_new(reg, tenant, name, name, tags);
+    }
     if (s == NULL) {
         session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
         return;
@@ -1246,8 +1297,8 @@ void session_get_or_create(struct session_registry *reg, const char *name, json_
     wait_ready(s, job);
 }
 
-void session_create_kernel(struct session_registry *reg, const char *name,
-                           const char *session_name, json_object *tags,
+void session_create_kernel(struct session_registry *reg, struct tenant *tenant,
+                           const char *name, const char *session_name, json_object *tags,
                            struct session_job *job)
 {
     struct session *s;
@@ -1255,14 +1306,17 @@ void session_create_kernel(struct session_registry *reg, const char *name,
     job_prepare(reg, job);
     if (refuse_if_stopping(reg, job))
         return;
-    if ((name != NULL && session_find_named(reg, name) != NULL) ||
-        (session_name != NULL && session_find_named(reg, session_name) != NULL)) {
+    if ((name != NULL && session_find_named(reg, tenant, name) != NULL) ||
+        (session_name != NULL && session_find_named(reg, tenant, session_name) != NULL)) {
         session_job_complete(reg, job, -EEXIST, NULL, "a live kernel already uses the name '%s'",
-                     name != NULL && session_find_named(reg, name) != NULL ? name
-                                                                           : session_name);
+                             name != NULL && session_find_named(reg, tenant, name) != NULL
+                                 ? name
+                                 : session_name);
         return;
     }
-    s = session_new(reg, name, session_name, tags);
+    if (!admit_session(reg, tenant, job))
+        return;
+    s = session_new(reg, tenant, name, session_name, tags);
     if (s == NULL) {
         session_job_complete(reg, job, -EIO, NULL, "cannot create a kernel: out of memory");
         return;
@@ -1270,29 +1324,58 @@ void session_create_kernel(struct session_registry *reg, const char *name,
     wait_ready(s, job);
 }
 
+/* Whether tenant is at its limit of executions; if so job is answered with 429. */
+static bool over_execution_quota(struct session_registry *reg, struct tenant *tenant,
+                                 struct session_job *job)
+{
+    if (tenant->executions < tenant->quota.executions)
+        return false;
+    job->retry_after = 1;
+    session_job_complete(reg, job, -EUSERS, NULL,
+                         "quota exceeded: executions (%ld running or queued, the limit is %ld)",
+                         tenant->executions, tenant->quota.executions);
+    return true;
+}
+
+/* Queue job on s, counting it against its tenant until it is answered. */
+static void enqueue(struct session_registry *reg, struct session *s, struct session_job *job)
+{
+    if (over_execution_quota(reg, s->tenant, job))
+        return;
+    s->tenant->executions++;
+    job->counted = s->tenant;
+    list_push_back(&s->queue, &job->node);
+    schedule_kick(s);
+}
+
 void session_execute(struct session_registry *reg, struct session *s, struct session_job *job)
 {
     job_prepare(reg, job);
     if (refuse_if_stopping(reg, job))
         return;
-    list_push_back(&s->queue, &job->node);
-    schedule_kick(s);
+    enqueue(reg, s, job);
 }
 
-void session_execute_named(struct session_registry *reg, const char *name,
-                           struct session_job *job)
+void session_execute_named(struct session_registry *reg, struct tenant *tenant,
+                           const char *name, struct session_job *job)
 {
-    struct session *s = session_find_named(reg, name);
+    struct session *s;
 
-    if (s == NULL && !reg->shutting_down)
-        s = session_new(reg, name, name, NULL);
+    job_prepare(reg, job);
+    if (refuse_if_stopping(reg, job))
+        return;
+    s = session_find_named(reg, tenant, name);
     if (s == NULL) {
-        job_prepare(reg, job);
-        if (!refuse_if_stopping(reg, job))
-            session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
+        /* Refuse before creating a session the execution could not use. */
+        if (over_execution_quota(reg, tenant, job) || !admit_session(reg, tenant, job))
+            return;
+        s = session_new(reg, tenant, name, name, NULL);
+    }
+    if (s == NULL) {
+        session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
         return;
     }
-    session_execute(reg, s, job);
+    enqueue(reg, s, job);
 }
 
 void session_restart(struct session_registry *reg, struct session *s, struct session_job *job)
@@ -1325,9 +1408,11 @@ void session_delete(struct session_registry *reg, struct session *s, struct sess
     session_begin_remove(s);
 }
 
-void session_delete_all(struct session_registry *reg, struct session_job *job)
+void session_delete_all(struct session_registry *reg, const struct tenant *tenant,
+                        struct session_job *job)
 {
     struct delete_batch *batch;
+    struct list_node *pos, *tmp;
 
     job_prepare(reg, job);
     batch = calloc(1, sizeof(*batch));
@@ -1337,9 +1422,12 @@ void session_delete_all(struct session_registry *reg, struct session_job *job)
     }
     batch->job = job;
     batch->ids = json_object_new_array();
-    while (!list_empty(&reg->live)) {
-        struct session *s = LIST_CONTAINER(list_first(&reg->live), struct session, node);
+    LIST_FOREACH_SAFE(pos, tmp, &reg->live)
+    {
+        struct session *s = LIST_CONTAINER(pos, struct session, node);
 
+        if (s->tenant != tenant)
+            continue;
         s->batch = batch;
         batch->remaining++;
         session_begin_remove(s);

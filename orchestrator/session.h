@@ -22,6 +22,8 @@ struct secret;
 
 struct session;
 struct session_registry;
+struct tenant;
+struct tenants;
 
 /* What an execute asks for. Strings and JSON are owned by the job. */
 struct session_exec_params {
@@ -39,7 +41,9 @@ struct session_exec_params {
  * Outcome: error is 0 and body the response object (owned by the job), or error is
  *   -ENOENT (no such session), -EEXIST (name taken), -EHOSTUNREACH (engine unreachable),
  *   -ECANCELED (the session was deleted while the job waited), -ESHUTDOWN (daemon stopping),
- *   -ETIMEDOUT (kernel did not start in time) or -EIO, with detail saying what happened. */
+ *   -ETIMEDOUT (kernel did not start in time), -EUSERS (a tenant quota; see retry_after),
+ *   -ENOSPC (the daemon's session cap; see retry_after) or -EIO, with detail saying what
+ *   happened. */
 struct session_job {
     void (*done)(struct session_job *job);
     void *owner;
@@ -50,11 +54,13 @@ struct session_job {
     int error;
     char detail[SESSION_DETAIL_MAX];
     json_object *body;
+    double retry_after; /* seconds, for -EUSERS (a quota) and -ENOSPC (the global cap) */
 
     /* private to session.c */
     struct list_node node;
     struct loop_defer finish;
     struct session_registry *reg;
+    struct tenant *counted; /* the tenant whose execution count this job holds */
 };
 
 struct session_registry_params {
@@ -66,6 +72,7 @@ struct session_registry_params {
     const char *instance;         /* this daemon's label value */
     const char *seccomp_json;     /* the kernel containers' profile */
     const struct secret *secret;  /* kernel keys are derived from it */
+    struct tenants *tenants;      /* quotas and counts per tenant */
 };
 
 /* Create the registry. Returns NULL on failure. */
@@ -101,11 +108,15 @@ void session_pool_start(struct session_registry *reg);
 /* Warm kernels ready to hand out, and all of them (ready or starting). */
 void session_pool_counts(const struct session_registry *reg, int *ready, int *total);
 
-/* Find a live session by kernel id, kernel name or session name (the /kernels/{id} paths). */
-struct session *session_find(struct session_registry *reg, const char *ident);
+/* Find a live session of tenant by kernel id, kernel name or session name (the /kernels/{id}
+ * paths). Another tenant's sessions are never found. */
+struct session *session_find(struct session_registry *reg, const struct tenant *tenant,
+                             const char *ident);
 
-/* Find a live session by kernel name or session name, not by id (the /sessions/{name} paths). */
-struct session *session_find_named(struct session_registry *reg, const char *name);
+/* Find a live session of tenant by kernel name or session name, not by id (the
+ * /sessions/{name} paths). */
+struct session *session_find_named(struct session_registry *reg, const struct tenant *tenant,
+                                   const char *name);
 
 /* The kernel object of a session. New reference. */
 json_object *session_json(const struct session *s);
@@ -113,23 +124,23 @@ json_object *session_json(const struct session *s);
 /* Whether the session's kernel is alive (running, with an answering heartbeat). */
 bool session_alive(const struct session *s);
 
-/* All live sessions' kernel objects, oldest first. New reference. */
-json_object *session_list_json(struct session_registry *reg);
+/* The kernel objects of tenant's live sessions, oldest first. New reference. */
+json_object *session_list_json(struct session_registry *reg, const struct tenant *tenant);
 
 /* Get or create the session called name; body is its kernel object once it is ready. tags
  * (borrowed) apply only when the session is created. */
-void session_get_or_create(struct session_registry *reg, const char *name, json_object *tags,
-                           struct session_job *job);
+void session_get_or_create(struct session_registry *reg, struct tenant *tenant,
+                           const char *name, json_object *tags, struct session_job *job);
 
 /* Create a kernel (POST /kernels). name and session_name may be NULL; a name or session name
  * already used by a live kernel fails with -EEXIST. */
-void session_create_kernel(struct session_registry *reg, const char *name,
-                           const char *session_name, json_object *tags,
+void session_create_kernel(struct session_registry *reg, struct tenant *tenant,
+                           const char *name, const char *session_name, json_object *tags,
                            struct session_job *job);
 
 /* Run job->exec on the session called name, creating it if needed; body is the result. */
-void session_execute_named(struct session_registry *reg, const char *name,
-                           struct session_job *job);
+void session_execute_named(struct session_registry *reg, struct tenant *tenant,
+                           const char *name, struct session_job *job);
 
 /* Run job->exec on session s; body is the result object. */
 void session_execute(struct session_registry *reg, struct session *s, struct session_job *job);
@@ -143,8 +154,9 @@ int session_interrupt(struct session_registry *reg, struct session *s);
 /* Remove s, its container and its directory; body is {"destroyed": true}. */
 void session_delete(struct session_registry *reg, struct session *s, struct session_job *job);
 
-/* Remove every session; body is {"destroyed": [kernel ids]}. */
-void session_delete_all(struct session_registry *reg, struct session_job *job);
+/* Remove every session of tenant; body is {"destroyed": [kernel ids]}. */
+void session_delete_all(struct session_registry *reg, const struct tenant *tenant,
+                        struct session_job *job);
 
 /* Begin shutting down: new work is refused with -ESHUTDOWN at once; executions running or
  * queued may finish for grace_s seconds, then whatever still waits is answered with

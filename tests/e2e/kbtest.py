@@ -71,6 +71,11 @@ class Daemon:
             # Without warm kernels every container a test sees is a session's; test_pool.py
             # covers the pool.
             "KERNELBOX_POOL_SIZE": "0",
+            # Quotas are tested in test_tenants.py; elsewhere they must not get in the way.
+            "KERNELBOX_TENANT_RATE": "100000",
+            "KERNELBOX_TENANT_BURST": "100000",
+            "KERNELBOX_TENANT_MAX_SESSIONS": "1000",
+            "KERNELBOX_TENANT_MAX_EXECUTIONS": "1000",
         }
         if env:
             self.env.update(env)

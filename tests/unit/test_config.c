@@ -557,6 +557,7 @@ static void test_options_field_types(void **state)
             break;
         case OPT_SECRET:
         case OPT_TEXT:
+        case OPT_ORIGINS:
             want = sizeof(char *);
             break;
         case OPT_LEVEL:
@@ -568,6 +569,7 @@ static void test_options_field_types(void **state)
         case OPT_LISTEN:
         case OPT_STRING:
         case OPT_ABS_PATH:
+        case OPT_NAME:
             /* A character array: anything holding more than a NUL. */
             if (o->size < 2)
                 fail_msg("%s: string field of %zu bytes", o->env, o->size);
