@@ -53,6 +53,7 @@ struct config {
     long max_connections_per_ip;
     double connection_timeout; /* seconds a client may take to send a request */
     char runtime[64];          /* OCI runtime for kernels; "" for the engine's default */
+    long self_seccomp;         /* 1: confine the daemon after start-up */
 };
 
 /* Outcome of config_load() besides an error. */

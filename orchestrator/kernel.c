@@ -54,13 +54,18 @@ static const char *const channel_names[KERNEL_NCHANNELS] = {"shell", "iopub", "c
 
 void *kernel_context_new(int max_sockets)
 {
-    void *ctx = zmq_ctx_new();
+    void *ctx = zmq_ctx_new(), *warmup;
 
     if (ctx == NULL)
         return NULL;
     zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, max_sockets);
     zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
     zmq_ctx_set(ctx, ZMQ_BLOCKY, 0);
+    /* libzmq starts its threads with the first socket: start them now, before the daemon
+     * confines itself, rather than in the middle of a request. */
+    warmup = zmq_socket(ctx, ZMQ_DEALER);
+    if (warmup != NULL)
+        zmq_close(warmup);
     return ctx;
 }
 

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "loop.h"
 #include "openapi_spec.h"
+#include "sandbox.h"
 #include "secret.h"
 #include "session.h"
 #include "tenant.h"
@@ -403,6 +404,18 @@ static int run(struct daemon *d)
     if (d->http == NULL) {
         fprintf(stderr, "kernelboxd: KERNELBOX_LISTEN: %s\n", err);
         return 1;
+    }
+    /* Every thread exists now (workers, the event watcher, libzmq's): confine them all. */
+    if (d->cfg.self_seccomp) {
+        if (sandbox_enter(err, sizeof(err)) < 0) {
+            fprintf(stderr, "kernelboxd: cannot confine itself: %s\n", err);
+            return 1;
+        }
+        log_info(NULL, "startup.seccomp", "confined by its own seccomp allow-list");
+    } else {
+        log_warn(NULL, "startup.seccomp",
+                 "KERNELBOX_SELF_SECCOMP=0: kernelboxd runs WITHOUT its own seccomp filter; "
+                 "use this only to debug");
     }
     print_banner(d, generated);
     log_info(NULL, "startup.ready", "listening on %s; image %s; runtime directory %s",

@@ -15,7 +15,7 @@
 #define HANDSHAKE_IOPUB_RESEND_MS 20
 #define IDLE_AFTER_REPLY_MS 2000 /* how long to wait for "idle" once the reply is in */
 #define HEARTBEAT_INTERVAL_MS 1000
-#define HEARTBEAT_MISSES 5
+#define HEARTBEAT_MISSES 10
 #define ADOPT_TIMEOUT_S 10.0 /* a kernel found running answers at once or not at all */
 
 enum session_state { ST_STARTING, ST_READY, ST_RESTARTING, ST_DEAD, ST_REMOVING };
@@ -145,6 +145,9 @@ struct session *session_alloc(struct session_registry *reg, struct tenant *tenan
 
 /* Record the metadata of a freshly allocated session and create its container. */
 void session_start_new(struct session *s);
+
+/* Any session or warm kernel with this kernel id, whatever its tenant. */
+struct session *session_find_any(struct session_registry *reg, const char *kernel_id);
 
 /* Unlink and free s at once (its kernel connection too). */
 void session_destroy(struct session *s);

@@ -169,6 +169,24 @@ static struct session *find(struct session_registry *reg, const struct tenant *t
     return NULL;
 }
 
+struct session *session_find_any(struct session_registry *reg, const char *kernel_id)
+{
+    struct list_node *lists[2] = {&reg->live, &reg->pool};
+
+    for (int i = 0; i < 2; i++) {
+        struct list_node *pos, *tmp;
+
+        LIST_FOREACH_SAFE(pos, tmp, lists[i])
+        {
+            struct session *s = LIST_CONTAINER(pos, struct session, node);
+
+            if (strcmp(s->kernel_id, kernel_id) == 0)
+                return s;
+        }
+    }
+    return NULL;
+}
+
 struct session *session_find(struct session_registry *reg, const struct tenant *tenant,
                              const char *ident)
 {
@@ -457,13 +475,85 @@ void session_kernel_died(struct session *s, const char *reason)
     schedule_kick(s);
 }
 
+/* A heartbeat gone quiet is a question for the engine, which knows whether the container
+ * still runs (a busy host can delay a heartbeat; it cannot fake a running container). */
+struct hb_check {
+    struct work work;
+    struct session_registry *reg;
+    char kernel_id[KERNEL_ID_LEN + 1];
+    char container_id[BACKEND_ID_MAX];
+    int rc;
+    bool running;
+    char reason[64];
+    char err[BACKEND_ERR_MAX];
+};
+
+static void hb_check_run(struct work *w)
+{
+    struct hb_check *c = LIST_CONTAINER(w, struct hb_check, work);
+    struct backend *b = c->reg->p.backend;
+    json_object *info = NULL, *state = NULL, *v = NULL;
+
+    c->rc = b->ops->inspect(b, c->container_id, &info, c->err, sizeof(c->err));
+    if (c->rc < 0)
+        return;
+    snprintf(c->reason, sizeof(c->reason), "heartbeat lost");
+    if (json_object_object_get_ex(info, "State", &state)) {
+        c->running = json_object_object_get_ex(state, "Running", &v) &&
+                     json_object_get_boolean(v);
+        if (json_object_object_get_ex(state, "OOMKilled", &v) && json_object_get_boolean(v))
+            snprintf(c->reason, sizeof(c->reason), "oom_killed");
+        else if (!c->running && json_object_object_get_ex(state, "ExitCode", &v))
+            snprintf(c->reason, sizeof(c->reason), "exited %d", json_object_get_int(v));
+    }
+    json_object_put(info);
+}
+
+static void hb_check_done(struct work *w)
+{
+    struct hb_check *c = LIST_CONTAINER(w, struct hb_check, work);
+    struct session *s = session_find_any(c->reg, c->kernel_id);
+
+    if (s != NULL && s->state == ST_READY && s->kernel != NULL &&
+        strcmp(s->container_id, c->container_id) == 0) {
+        if (c->rc == 0 && c->running) {
+            log_warn(&(struct log_ctx){.session = s->session_name ? s->session_name
+                                                                   : s->kernel_id},
+                     "kernel.heartbeat_late",
+                     "kernel %s missed heartbeats but its container runs; still waiting",
+                     s->kernel_id);
+            s->hb_ok = true;
+            kernel_heartbeat_start(s->kernel, HEARTBEAT_INTERVAL_MS, HEARTBEAT_MISSES);
+        } else {
+            session_kernel_died(s, c->rc == 0 ? c->reason : "heartbeat lost");
+        }
+    }
+    free(c);
+}
+
 static void on_hb_lost(void *owner)
 {
     struct session *s = owner;
+    struct hb_check *c;
 
     s->hb_ok = false;
-    if (s->state == ST_READY)
+    if (s->state != ST_READY)
+        return;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || !s->reg->engine_up) {
+        free(c);
         session_kernel_died(s, "heartbeat lost");
+        return;
+    }
+    c->reg = s->reg;
+    snprintf(c->kernel_id, sizeof(c->kernel_id), "%s", s->kernel_id);
+    snprintf(c->container_id, sizeof(c->container_id), "%s", s->container_id);
+    c->work.run = hb_check_run;
+    c->work.done = hb_check_done;
+    if (workers_submit(s->reg->p.workers, &c->work) < 0) {
+        free(c);
+        session_kernel_died(s, "heartbeat lost");
+    }
 }
 
 /* Starting failed: fail everyone waiting, and take the session down or mark it dead. */

@@ -10,22 +10,17 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import kbtest  # noqa: E402
 
-_PREEXISTING = None
-
-
 def pytest_sessionstart(session):
-    global _PREEXISTING
     if not os.path.exists(kbtest.DAEMON):
         raise pytest.UsageError(f"{kbtest.DAEMON} is missing: run `make` first")
-    _PREEXISTING = set(kbtest.containers("kernelbox.managed=true"))
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """The whole suite must leave no kernelbox container on the engine."""
-    left = set(kbtest.containers("kernelbox.managed=true")) - (_PREEXISTING or set())
+    """No daemon the suite started may have left a container on the engine."""
+    left = sorted(c for instance in kbtest.INSTANCES
+                  for c in kbtest.containers(f"kernelbox.daemon={instance}"))
     if left:
-        print(f"\nkernelbox containers left behind by the suite: {sorted(left)}",
-              file=sys.stderr)
+        print(f"\nkernelbox containers left behind by the suite: {left}", file=sys.stderr)
         session.exitstatus = 1
 
 

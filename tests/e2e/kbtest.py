@@ -19,6 +19,15 @@ DAEMON = os.path.abspath(os.path.join(BUILD, "kernelboxd"))
 IMAGE = os.environ.get("KERNELBOX_IMAGE", "kernelbox/kernel:latest")
 
 
+# The instance label of every daemon this test run started (kernelboxd derives it from the
+# runtime directory); the run ends by checking that none of them left a container.
+INSTANCES = set()
+
+
+def instance_of(runtime_dir):
+    return hashlib.sha256(runtime_dir.encode()).hexdigest()[:12]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,7 +67,8 @@ class Daemon:
         self.port = free_port()
         self.key = key or "test-" + secrets.token_hex(16)
         self.runtime_dir = runtime_dir or f"/run/kbt-{secrets.token_hex(4)}"
-        self.instance = hashlib.sha256(self.runtime_dir.encode()).hexdigest()[:12]
+        self.instance = instance_of(self.runtime_dir)
+        INSTANCES.add(self.instance)
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "KERNELBOX_LISTEN": f"127.0.0.1:{self.port}",
@@ -106,6 +116,8 @@ class Daemon:
                                          f"{self.stderr.decode(errors='replace')}")
                 try:
                     if self.get("/health", auth=False).status == 200:
+                        if self.env.get("KERNELBOX_SELF_SECCOMP", "1") != "0":
+                            self.assert_confined()
                         return self
                 except OSError:
                     pass
@@ -140,6 +152,23 @@ class Daemon:
         self.proc.wait(timeout=30)
         for t in self._readers:
             t.join(timeout=5)
+
+    def thread_status(self, field):
+        """field of /proc/<pid>/task/<tid>/status for every thread of the daemon."""
+        values = {}
+        for tid in os.listdir(f"/proc/{self.proc.pid}/task"):
+            with open(f"/proc/{self.proc.pid}/task/{tid}/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        values[tid] = line.split(":", 1)[1].strip()
+        return values
+
+    def assert_confined(self):
+        """Every thread of the daemon runs under its seccomp filter, without new privileges.
+        Every test daemon is checked this way, so the whole suite runs confined."""
+        seccomp = self.thread_status("Seccomp")
+        assert seccomp and set(seccomp.values()) == {"2"}, seccomp
+        assert set(self.thread_status("NoNewPrivs").values()) == {"1"}
 
     def rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as f:

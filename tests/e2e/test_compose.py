@@ -1,7 +1,6 @@
 """The docker-compose deployment: kernelboxd in its own unprivileged container starts kernel
 containers through the host's engine, answers /health and runs code; `down` removes them."""
 
-import hashlib
 import json
 import os
 import secrets
@@ -42,7 +41,8 @@ def test_compose_deployment_serves_health_and_executes():
     port = kbtest.free_port()
     key = "compose-" + secrets.token_hex(16)
     runtime_dir = f"/run/kbt-compose-{secrets.token_hex(3)}"
-    instance = hashlib.sha256(runtime_dir.encode()).hexdigest()[:12]
+    instance = kbtest.instance_of(runtime_dir)
+    kbtest.INSTANCES.add(instance)
     env = dict(os.environ, KERNELBOX_PORT=str(port), KERNELBOX_API_KEY=key,
                KERNELBOX_RUNTIME_DIR=runtime_dir, KERNELBOX_IMAGE=kbtest.IMAGE,
                KERNELBOX_SHUTDOWN="remove", KERNELBOX_POOL_SIZE="1",
