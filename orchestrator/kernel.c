@@ -292,6 +292,7 @@ static int recv_frames(void *sock, zmq_msg_t *frames, int max)
     int n = 0;
 
     for (;;) {
+        /* cppcheck-suppress uninitvar ; only its address is taken: zmq_msg_init() fills it */
         zmq_msg_t scratch, *m = n < max ? &frames[n] : &scratch;
         int more;
 

@@ -96,6 +96,7 @@ struct loop *loop_new(void)
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     loop->heap_cap = 64;
+    /* An array of pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
     loop->heap = calloc(loop->heap_cap + 1, sizeof(*loop->heap));
     if (loop->epfd < 0 || loop->wakefd < 0 || loop->heap == NULL)
         goto error;
@@ -168,6 +169,7 @@ void loop_timer_start(struct loop *loop, struct loop_timer *timer, uint64_t dead
     }
     if (loop->heap_len == loop->heap_cap) {
         size_t cap = loop->heap_cap * 2;
+        /* An array of pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
         struct loop_timer **heap = realloc(loop->heap, (cap + 1) * sizeof(*heap));
 
         if (heap == NULL)
