@@ -97,6 +97,8 @@ def main():
     seed_matplotlib_cache()
 
     skip_unneeded_modules()
+    # kernelbox_files (the files API) lives beside this launcher.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from traitlets.config import Config
     from ipykernel.kernelapp import IPKernelApp
 

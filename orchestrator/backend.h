@@ -35,6 +35,7 @@ struct backend_kernel_spec {
 };
 
 #define BACKEND_KERNEL_DIR "/kernelbox"          /* the session directory, inside */
+#define BACKEND_WORK_DIR "/home/sandbox"         /* the kernel's working directory (tmpfs) */
 #define BACKEND_CONNECTION_FILE "kernel.json"    /* read and removed by the launcher */
 
 /* One container event from the engine. */

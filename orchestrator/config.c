@@ -116,6 +116,8 @@ static const struct option_def options[] = {
      FIELD(connection_timeout), "seconds a client may take to send its request (and idle)"},
     {"KERNELBOX_RUNTIME", "--runtime", OPT_NAME, "", 0, 0, FIELD(runtime),
      "OCI runtime of the kernels, e.g. runsc (gVisor); must be known to the engine"},
+    {"KERNELBOX_MAX_UPLOAD", "--max-upload", OPT_SIZE, "64MiB", 1024, 1024 * MIB,
+     FIELD(max_upload), "largest file the files API writes or reads"},
     {"KERNELBOX_SELF_SECCOMP", "--self-seccomp", OPT_INT, "1", 0, 1, FIELD(self_seccomp),
      "1: confine kernelboxd with its own seccomp allow-list after start-up; 0: do not"},
 };

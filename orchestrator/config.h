@@ -54,6 +54,7 @@ struct config {
     double connection_timeout; /* seconds a client may take to send a request */
     char runtime[64];          /* OCI runtime for kernels; "" for the engine's default */
     long self_seccomp;         /* 1: confine the daemon after start-up */
+    long long max_upload;      /* bytes of one file through the files API */
 };
 
 /* Outcome of config_load() besides an error. */

@@ -256,7 +256,7 @@ json_object *docker_kernel_spec_json(const struct backend_kernel_spec *spec)
     json_object_object_add(root, "Image", json_object_new_string(spec->image));
     json_object_object_add(root, "User", json_object_new_string(spec->user));
     json_object_object_add(root, "Env", json_object_new_array());
-    json_object_object_add(root, "WorkingDir", json_object_new_string("/tmp"));
+    json_object_object_add(root, "WorkingDir", json_object_new_string(BACKEND_WORK_DIR));
     arr = json_object_new_array();
     json_object_array_add(arr,
                           json_object_new_string(BACKEND_KERNEL_DIR "/" BACKEND_CONNECTION_FILE));
@@ -289,6 +289,8 @@ json_object *docker_kernel_spec_json(const struct backend_kernel_spec *spec)
             json_object_put(root);
             return NULL;
         }
+        /* The copy after this one brings the NUL. */
+        /* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
         memcpy(opt, "seccomp=", 8);
         memcpy(opt + 8, spec->seccomp_json, n + 1);
         json_object_array_add(arr, json_object_new_string(opt));
@@ -296,9 +298,14 @@ json_object *docker_kernel_spec_json(const struct backend_kernel_spec *spec)
     }
     json_object_object_add(host, "SecurityOpt", arr);
 
+    /* The only writable places: the working directory (the files API's) and /tmp. Both are
+     * charged to the container's memory limit. */
     obj = json_object_new_object();
     snprintf(buf, sizeof(buf), "rw,nosuid,nodev,size=%lld,mode=1777", spec->tmpfs_bytes);
     json_object_object_add(obj, "/tmp", json_object_new_string(buf));
+    snprintf(buf, sizeof(buf), "rw,nosuid,nodev,size=%lld,mode=0700,uid=%s,gid=%s",
+             spec->tmpfs_bytes, "1000", "1000");
+    json_object_object_add(obj, BACKEND_WORK_DIR, json_object_new_string(buf));
     json_object_object_add(host, "Tmpfs", obj);
 
     arr = json_object_new_array();
@@ -660,6 +667,7 @@ struct backend *docker_backend_new(const char *socket_path)
         free(d);
         return NULL;
     }
+    /* Its length was checked above. NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.strcpy) */
     strcpy(d->socket_path, socket_path);
     d->base.ops = &docker_ops;
     return &d->base;

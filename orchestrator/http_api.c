@@ -19,6 +19,8 @@
 
 #define HTTP_HEADER_MEMORY (64u * 1024u)
 #define HTTP_CORS_MAX_AGE "600"
+#define HTTP_SSE_KEEPALIVE_MS 15000
+#define HTTP_SSE_BLOCK (64u * 1024u)
 #define HTTP_REQUEST_ID_MAX 64
 /* A body over the cap is read and dropped up to this much more, so that the client can read
  * the 413 instead of finding its connection closed mid-upload; past it, the connection is. */
@@ -48,6 +50,19 @@ struct request_ctx {
     char origin[256];         /* an allowed Origin to echo, or "" */
     bool preflight;
     double retry_after;       /* seconds, sent as Retry-After when > 0 */
+
+    /* Server-Sent Events (Accept: text/event-stream on an execute) */
+    bool sse;             /* the client asked for a stream */
+    bool sse_started;     /* the execution runs: the stream's headers may go out */
+    bool sse_queued;      /* the stream response is queued */
+    bool sse_finished;    /* the done event is in sse_out */
+    bool sse_waiting;     /* the connection is suspended waiting for events */
+    bool job_pending;     /* the session layer still holds rc->job */
+    bool download;        /* the response is a session's file, not JSON */
+    struct buf sse_out;   /* events not yet written */
+    size_t sse_sent;      /* how much of sse_out is written */
+    uint64_t sse_id;      /* id of the last event */
+    struct loop_timer sse_keepalive;
     struct buf body;
     bool too_large;
     unsigned long long discarded;
@@ -137,6 +152,8 @@ static unsigned int status_for(int error)
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     case -ETIMEDOUT:
         return MHD_HTTP_GATEWAY_TIMEOUT;
+    case -EDQUOT:
+        return MHD_HTTP_INSUFFICIENT_STORAGE;
     case -EUSERS:
         return MHD_HTTP_TOO_MANY_REQUESTS;
     case -ENOSPC:
@@ -162,6 +179,11 @@ static enum MHD_Result send_response(struct request_ctx *rc)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rc->allow != NULL)
         MHD_add_response_header(resp, "Allow", rc->allow);
+    if (rc->download) {
+        /* A file written by untrusted code: never rendered in the API's origin. */
+        MHD_add_response_header(resp, "Content-Disposition", "attachment");
+        MHD_add_response_header(resp, "Content-Security-Policy", "sandbox");
+    }
     if (rc->challenge)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"kernelbox\"");
     if (rc->retry_after > 0) {
@@ -193,13 +215,73 @@ static enum MHD_Result send_response(struct request_ctx *rc)
 
 /* ---- session jobs --------------------------------------------------------------------- */
 
+/* A Content-Type from a file name's extension; unknown ones are plain bytes. */
+static const char *content_type_of(const char *path)
+{
+    static const struct {
+        const char *ext;
+        const char *type;
+    } types[] = {
+        {".png", "image/png"},       {".jpg", "image/jpeg"},       {".jpeg", "image/jpeg"},
+        {".gif", "image/gif"},       {".svg", "image/svg+xml"},    {".webp", "image/webp"},
+        {".pdf", "application/pdf"}, {".json", "application/json"}, {".csv", "text/csv"},
+        {".txt", "text/plain"},      {".md", "text/markdown"},     {".html", "text/html"},
+        {".py", "text/x-python"},    {".parquet", "application/vnd.apache.parquet"},
+        {".zip", "application/zip"}, {".gz", "application/gzip"},  {".tar", "application/x-tar"},
+    };
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+
+    if (dot == NULL || (slash != NULL && dot < slash))
+        return "application/octet-stream";
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (strcasecmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    }
+    return "application/octet-stream";
+}
+
+static void sse_append(struct request_ctx *rc, const char *event, json_object *data);
+static void sse_wake(struct request_ctx *rc);
+
 static void on_job_done(struct session_job *job)
 {
     struct request_ctx *rc = job->owner;
 
+    rc->job_pending = false;
+    if (rc->sse_started) {
+        /* The stream is open: the outcome is its last event. */
+        json_object *data = NULL;
+
+        if (job->error < 0) {
+            data = json_object_new_object();
+            json_object_object_add(data, "status", json_object_new_int(
+                                                       (int)status_for(job->error)));
+            json_object_object_add(data, "detail", json_object_new_string(job->detail));
+            sse_append(rc, "failed", data);
+        } else if (job->body != NULL) {
+            json_object_object_del(job->body, "outputs");
+            sse_append(rc, "done", job->body);
+            job->body = NULL;
+        }
+        json_object_put(data);
+        rc->sse_finished = true;
+        loop_timer_stop(rc->api->p.loop, &rc->sse_keepalive);
+        session_job_cleanup(job);
+        sse_wake(rc);
+        return;
+    }
     if (job->error < 0) {
         rc->retry_after = job->retry_after;
         respond_error(rc, status_for(job->error), "%s", job->detail);
+    } else if (job->file.op == SESSION_FILE_READ) {
+        size_t len = 0;
+        char *bytes = buf_steal(&job->file.out, &len);
+
+        if (bytes == NULL)
+            respond_error(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, "kernelboxd is out of memory");
+        else
+            set_response(rc, MHD_HTTP_OK, bytes, len, content_type_of(job->file.path));
+        rc->download = true;
     } else if (job->body == NULL) {
         respond_error(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, "kernelboxd is out of memory");
     } else {
@@ -283,6 +365,120 @@ static void respond_text(struct request_ctx *rc, const char *text, const char *c
     set_response(rc, MHD_HTTP_OK, copy, strlen(copy), content_type);
 }
 
+/* ---- streaming (Server-Sent Events) ---------------------------------------------------- */
+
+/* Add one event to the stream; data is borrowed. */
+static void sse_append(struct request_ctx *rc, const char *event, json_object *data)
+{
+    char head[96];
+    const char *text = data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE)
+                            : "{}";
+
+    /* JSON text holds no newline, so one data line carries the whole event. */
+    snprintf(head, sizeof(head), "id: %llu\nevent: %s\ndata: ",
+             (unsigned long long)++rc->sse_id, event);
+    if (buf_append_str(&rc->sse_out, head) < 0 || buf_append_str(&rc->sse_out, text) < 0 ||
+        buf_append_str(&rc->sse_out, "\n\n") < 0)
+        log_warn(&(struct log_ctx){.request_id = rc->request_id}, "http.stream",
+                 "event dropped: out of memory");
+}
+
+/* New bytes to write: let libmicrohttpd pull them. */
+static void sse_wake(struct request_ctx *rc)
+{
+    if (rc->sse_waiting) {
+        rc->sse_waiting = false;
+        MHD_resume_connection(rc->conn);
+        loop_defer(rc->api->p.loop, &rc->api->run_soon);
+    }
+}
+
+static void on_sse_keepalive(struct loop_timer *t)
+{
+    struct request_ctx *rc = LIST_CONTAINER(t, struct request_ctx, sse_keepalive);
+
+    /* A comment line: proxies see traffic, and a client that left is found out. */
+    buf_append_str(&rc->sse_out, ": keep-alive\n\n");
+    sse_wake(rc);
+    loop_timer_start(rc->api->p.loop, &rc->sse_keepalive, now_ms() + HTTP_SSE_KEEPALIVE_MS);
+}
+
+static void on_sse_start(struct session_job *job)
+{
+    struct request_ctx *rc = job->owner;
+
+    rc->sse_started = true;
+    loop_timer_start(rc->api->p.loop, &rc->sse_keepalive, now_ms() + HTTP_SSE_KEEPALIVE_MS);
+    /* Resume so that the handler queues the stream's headers now. */
+    if (rc->suspended) {
+        rc->suspended = false;
+        list_remove(&rc->node);
+        MHD_resume_connection(rc->conn);
+        loop_defer(rc->api->p.loop, &rc->api->run_soon);
+    }
+}
+
+static void on_sse_output(struct session_job *job, const char *kind, json_object *event)
+{
+    struct request_ctx *rc = job->owner;
+
+    sse_append(rc, kind, event);
+    json_object_put(event);
+    sse_wake(rc);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct request_ctx *rc = cls;
+    size_t avail = rc->sse_out.len - rc->sse_sent;
+
+    (void)pos;
+    if (avail == 0) {
+        if (rc->sse_finished)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        /* Nothing yet: wait without spinning until an event or a keep-alive comes. */
+        rc->sse_waiting = true;
+        MHD_suspend_connection(rc->conn);
+        return 0;
+    }
+    if (avail > max)
+        avail = max;
+    memcpy(out, rc->sse_out.data + rc->sse_sent, avail);
+    rc->sse_sent += avail;
+    if (rc->sse_sent == rc->sse_out.len) {
+        /* Everything is out: reuse the buffer from its start. */
+        rc->sse_out.len = 0;
+        rc->sse_sent = 0;
+    }
+    return (ssize_t)avail;
+}
+
+static enum MHD_Result queue_stream(struct request_ctx *rc)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_SSE_BLOCK, sse_read, rc,
+                                             NULL);
+    if (resp == NULL)
+        return MHD_NO;
+    rc->sse_queued = true;
+    rc->status = MHD_HTTP_OK;
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, "X-Request-Id", rc->request_id);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (rc->origin[0] != '\0') {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", rc->origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    ret = MHD_queue_response(rc->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* Fill job->exec from a validated body; false when a response was set instead. */
 static bool take_exec(struct request_ctx *rc, bool retry)
 {
@@ -305,6 +501,11 @@ static bool take_exec(struct request_ctx *rc, bool retry)
                                                              : (int)cfg->max_retries)
                                       : 0;
     rc->job.exec.replacement_codes = ex.replacement_codes;
+    rc->job_pending = true;
+    if (rc->sse) {
+        rc->job.on_start = on_sse_start;
+        rc->job.on_output = on_sse_output;
+    }
     return true;
 }
 
@@ -459,6 +660,25 @@ static void dispatch(struct request_ctx *rc)
         else
             respond_json(rc, MHD_HTTP_OK, session_json(s));
         return;
+    case ROUTE_SESSION_FILES:
+        init_job(rc);
+        rc->job_pending = true;
+        snprintf(rc->job.file.path, sizeof(rc->job.file.path), "%s", rc->route.file_path);
+        buf_init(&rc->job.file.out, (size_t)rc->api->p.cfg->max_upload);
+        rc->job.file.max = (size_t)rc->api->p.cfg->max_upload;
+        if (rc->verb == METHOD_PUT) {
+            rc->job.file.op = SESSION_FILE_WRITE;
+            rc->job.file.data = body;
+            rc->job.file.len = rc->body.len;
+        } else if (rc->verb == METHOD_DELETE) {
+            rc->job.file.op = SESSION_FILE_DELETE;
+        } else {
+            rc->job.file.op = rc->route.file_dir ? SESSION_FILE_LIST : SESSION_FILE_READ;
+        }
+        session_files(reg, rc->tenant_state, rc->route.param,
+                      rc->job.file.op == SESSION_FILE_WRITE, &rc->job);
+        park(rc, MHD_HTTP_OK);
+        return;
     case ROUTE_KERNEL_EXECUTE:
     case ROUTE_KERNEL_RETRY:
         s = find_or_404(rc, "kernel");
@@ -544,6 +764,7 @@ static void preflight(struct request_ctx *rc, const char *url, const char *origi
 static void admit(struct request_ctx *rc, const char *url)
 {
     const struct config *cfg = rc->api->p.cfg;
+    long long max_body;
     const char *hdr;
     char detail[256];
     int err;
@@ -596,6 +817,9 @@ static void admit(struct request_ctx *rc, const char *url)
         respond_error(rc, status_for(err), "%s", detail);
         return;
     }
+    if (rc->route.id == ROUTE_SESSION_FILES && rc->verb == METHOD_PUT)
+        rc->body.max = (size_t)cfg->max_upload;
+    max_body = (long long)rc->body.max;
     hdr = MHD_lookup_connection_value(rc->conn, MHD_HEADER_KIND, "Content-Length");
     if (hdr != NULL) {
         char *end = NULL;
@@ -605,12 +829,12 @@ static void admit(struct request_ctx *rc, const char *url)
             respond_error(rc, MHD_HTTP_BAD_REQUEST, "malformed Content-Length");
             return;
         }
-        if (n > (unsigned long long)cfg->max_body + HTTP_DISCARD_MAX) {
+        if (n > (unsigned long long)max_body + HTTP_DISCARD_MAX) {
             respond_error(rc, MHD_HTTP_CONTENT_TOO_LARGE,
-                          "request body larger than %lld bytes", cfg->max_body);
+                          "request body larger than %lld bytes", max_body);
             return;
         }
-        if (n > (unsigned long long)cfg->max_body)
+        if (n > (unsigned long long)max_body)
             rc->too_large = true;
     }
 }
@@ -639,6 +863,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(rc->method, sizeof(rc->method), "%s", method);
         snprintf(rc->path, sizeof(rc->path), "%s", url);
         buf_init(&rc->body, (size_t)api->p.cfg->max_body);
+        /* Bounded by the result's own caps: events carry only what the result keeps. */
+        buf_init(&rc->sse_out, (size_t)1 << 30);
+        loop_timer_init(&rc->sse_keepalive, on_sse_keepalive);
+        {
+            const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
+
+            rc->sse = accept != NULL && strstr(accept, "text/event-stream") != NULL;
+        }
         rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
         if (rid != NULL && request_id_ok(rid))
             snprintf(rc->request_id, sizeof(rc->request_id), "%s", rid);
@@ -665,10 +897,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (!rc->has_response && !rc->suspended) {
+    if (rc->sse_started && !rc->sse_queued)
+        return queue_stream(rc);
+    if (!rc->has_response && !rc->suspended && !rc->sse_started) {
         if (rc->too_large)
-            respond_error(rc, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than %lld bytes",
-                          api->p.cfg->max_body);
+            respond_error(rc, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than %zu bytes",
+                          rc->body.max);
         else
             dispatch(rc);
     }
@@ -693,7 +927,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                  &(struct log_ctx){.request_id = rc->request_id, .tenant = rc->tenant},
                  "http.request", duration, "%s %s -> %u%s", rc->method, rc->path, rc->status,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
+    loop_timer_stop(rc->api->p.loop, &rc->sse_keepalive);
+    if (rc->job_pending) {
+        /* The client left before its execution ended: stop running it for nobody. */
+        session_job_abandon(rc->api->p.reg, &rc->job);
+        rc->job_pending = false;
+    }
     buf_cleanup(&rc->body);
+    buf_cleanup(&rc->sse_out);
     free(rc->response);
     session_job_cleanup(&rc->job);
     free(rc);

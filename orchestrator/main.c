@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -55,6 +56,7 @@ struct daemon {
     struct events *events;
     char instance[13];
     int sigfd;
+    int lockfd; /* holds an exclusive lock on the runtime directory */
     struct loop_io sig_io;
     struct loop_timer shutdown_timer;
     struct loop_timer flush_timer;
@@ -92,6 +94,28 @@ static int prepare_runtime_dir(const struct config *cfg, char *err, size_t errle
         log_warn(NULL, "startup.runtime_dir",
                  "%s is not a tmpfs: connection files would touch a disk for a moment",
                  cfg->runtime_dir);
+    return 0;
+}
+
+/* One daemon per runtime directory: two would take over each other's containers. */
+static int lock_runtime_dir(struct daemon *d, char *err, size_t errlen)
+{
+    char path[CONFIG_RUNTIME_DIR_MAX + 16];
+
+    snprintf(path, sizeof(path), "%s/lock", d->cfg.runtime_dir);
+    d->lockfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (d->lockfd < 0) {
+        snprintf(err, errlen, "KERNELBOX_RUNTIME_DIR: cannot open %s: %s", path,
+                 strerror(errno));
+        return -errno;
+    }
+    if (flock(d->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(err, errlen,
+                 "KERNELBOX_RUNTIME_DIR: another kernelboxd already uses %s; give each daemon "
+                 "its own runtime directory",
+                 d->cfg.runtime_dir);
+        return -EBUSY;
+    }
     return 0;
 }
 
@@ -291,7 +315,8 @@ static int run(struct daemon *d)
         }
         tenants_apply(d->tenants, d->auth);
     }
-    if (prepare_runtime_dir(&d->cfg, err, sizeof(err)) < 0) {
+    if (prepare_runtime_dir(&d->cfg, err, sizeof(err)) < 0 ||
+        lock_runtime_dir(d, err, sizeof(err)) < 0) {
         fprintf(stderr, "kernelboxd: %s\n", err);
         return 1;
     }
@@ -475,6 +500,8 @@ static void cleanup(struct daemon *d)
     secret_cleanup(&d->secret);
     if (d->sigfd >= 0)
         close(d->sigfd);
+    if (d->lockfd >= 0)
+        close(d->lockfd);
     config_cleanup(&d->cfg);
 }
 
@@ -486,6 +513,7 @@ int main(int argc, char **argv)
     int rc;
 
     d.sigfd = -1;
+    d.lockfd = -1;
     if (argc == 2 && strcmp(argv[1], "hash-key") == 0)
         return hash_key();
     if (config_load(&d.cfg, argc, argv, &action, err, sizeof(err)) < 0) {

@@ -66,6 +66,8 @@ enum http_method request_method(const char *method)
         return METHOD_POST;
     if (strcmp(method, "DELETE") == 0)
         return METHOD_DELETE;
+    if (strcmp(method, "PUT") == 0)
+        return METHOD_PUT;
     return METHOD_OTHER;
 }
 
@@ -113,6 +115,73 @@ static int split(char *path, char *segs[MAX_SEGMENTS])
     return n;
 }
 
+/* Check a file path below the working directory: components that are not empty, "." or
+ * "..", hold no control character and are valid UTF-8. */
+static int check_file_path(const char *p, size_t len, char *detail, size_t detail_len)
+{
+    size_t start = 0;
+
+    if (len > REQUEST_FILE_PATH_MAX || !utf8_valid(p, len))
+        return fail(detail, detail_len, -EINVAL,
+                    "file path: at most %d bytes of valid UTF-8", REQUEST_FILE_PATH_MAX);
+    for (size_t i = 0; i <= len; i++) {
+        size_t n;
+
+        if (i < len && (unsigned char)p[i] < 0x20)
+            return fail(detail, detail_len, -EINVAL, "file path: control characters refused");
+        if (i < len && p[i] == 0x7f)
+            return fail(detail, detail_len, -EINVAL, "file path: control characters refused");
+        if (i < len && p[i] != '/')
+            continue;
+        n = i - start;
+        if (n == 0 || n > REQUEST_FILE_NAME_MAX ||
+            (n == 1 && p[start] == '.') || (n == 2 && p[start] == '.' && p[start + 1] == '.'))
+            return fail(detail, detail_len, -EINVAL,
+                        "file path: '.', '..', empty and over-long names are refused; paths "
+                        "are relative to the working directory");
+        start = i + 1;
+    }
+    return 0;
+}
+
+/* /sessions/{name}/files[/{path}[/]]: matched on the raw path, since {path} has slashes. */
+static int route_files(enum http_method method, const char *path, struct route_match *m,
+                       char *detail, size_t detail_len)
+{
+    const char *name = path + strlen("/sessions/"), *slash = strchr(name, '/'), *rest;
+    size_t name_len, rest_len;
+
+    if (slash == NULL || strncmp(slash, "/files", 6) != 0 ||
+        (slash[6] != '\0' && slash[6] != '/'))
+        return -ENOENT;
+    rest = slash[6] == '/' ? slash + 7 : slash + 6;
+    name_len = (size_t)(slash - name);
+    if (!(method & (METHOD_GET | METHOD_PUT | METHOD_DELETE))) {
+        m->allow = "GET, PUT, DELETE";
+        return fail(detail, detail_len, -EPERM, "Method Not Allowed");
+    }
+    if (!request_name_valid(name, name_len))
+        return fail(detail, detail_len, -EINVAL,
+                    "invalid name: must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+    memcpy(m->param, name, name_len);
+    m->param[name_len] = '\0';
+    rest_len = strlen(rest);
+    m->file_dir = rest_len == 0 || rest[rest_len - 1] == '/';
+    if (rest_len > 0 && rest[rest_len - 1] == '/')
+        rest_len--;
+    if (rest_len > 0 && check_file_path(rest, rest_len, detail, detail_len) < 0)
+        return -EINVAL;
+    if (m->file_dir && method == METHOD_PUT)
+        return fail(detail, detail_len, -EINVAL, "file path: PUT needs a file name");
+    if (rest_len == 0 && method == METHOD_DELETE)
+        return fail(detail, detail_len, -EINVAL,
+                    "file path: refusing to delete the working directory");
+    memcpy(m->file_path, rest, rest_len);
+    m->file_path[rest_len] = '\0';
+    m->id = ROUTE_SESSION_FILES;
+    return 0;
+}
+
 int request_route(enum http_method method, const char *path, struct route_match *m,
                   char *detail, size_t detail_len)
 {
@@ -123,6 +192,12 @@ int request_route(enum http_method method, const char *path, struct route_match 
     memset(m, 0, sizeof(*m));
     if (len >= sizeof(copy))
         return fail(detail, detail_len, -ENOENT, "Not Found");
+    if (strncmp(path, "/sessions/", 10) == 0) {
+        int rc = route_files(method, path, m, detail, detail_len);
+
+        if (rc != -ENOENT)
+            return rc;
+    }
     memcpy(copy, path, len + 1);
     n = split(copy, segs);
     if (n < 0)

@@ -31,13 +31,27 @@ enum route_id {
     ROUTE_KERNEL_INTERRUPT,
     ROUTE_KERNEL_EXECUTE,
     ROUTE_KERNEL_RETRY,
+    ROUTE_SESSION_FILES, /* /sessions/{name}/files[/{path}] */
 };
 
-enum http_method { METHOD_GET = 1, METHOD_POST = 2, METHOD_DELETE = 4, METHOD_OTHER = 8 };
+enum http_method {
+    METHOD_GET = 1,
+    METHOD_POST = 2,
+    METHOD_DELETE = 4,
+    METHOD_PUT = 8,
+    METHOD_OTHER = 16
+};
+
+#define REQUEST_FILE_PATH_MAX 1024
+#define REQUEST_FILE_NAME_MAX 255
 
 struct route_match {
     enum route_id id;
     char param[REQUEST_NAME_MAX + 1]; /* the {name} or {id} segment, validated */
+    /* For ROUTE_SESSION_FILES: the path below the working directory, without leading or
+     * trailing slash ("" for the directory itself), and whether it named a directory. */
+    char file_path[REQUEST_FILE_PATH_MAX + 1];
+    bool file_dir;
     const char *allow;                /* for 405: the methods the path accepts */
 };
 

@@ -165,23 +165,24 @@ static json_object *new_item(const char *kind)
     return item;
 }
 
-static void add_stream(struct result *r, json_object *content)
+/* Returns how many bytes of the chunk the stream's text kept (what a live client sees). */
+static size_t add_stream(struct result *r, json_object *content)
 {
-    size_t len = 0, kept_item;
+    size_t len = 0, kept_item, kept;
     const char *name = get_str(content, "name", NULL);
     const char *text = get_str(content, "text", &len);
     struct capped_text *target;
 
     if (name == NULL || text == NULL)
-        return;
+        return 0;
     if (strcmp(name, "stderr") == 0) {
         target = &r->err;
     } else if (strcmp(name, "stdout") == 0) {
         target = &r->out;
     } else {
-        return;
+        return 0;
     }
-    capped_append(target, r->char_limit, text, len);
+    kept = capped_append(target, r->char_limit, text, len);
 
     /* Consecutive chunks of one stream become one item, so a chatty loop is one entry. */
     if (r->last_stream == NULL || strcmp(r->last_stream_name, name) != 0) {
@@ -190,11 +191,11 @@ static void add_stream(struct result *r, json_object *content)
 
         if (!take_budget(r, 64)) {
             r->last_stream = NULL;
-            return;
+            return kept;
         }
         t = calloc(1, sizeof(*t));
         if (t == NULL)
-            return;
+            return kept;
         capped_init(t);
         item = new_item("stream");
         json_object_object_add(item, "name", json_object_new_string(name));
@@ -207,10 +208,11 @@ static void add_stream(struct result *r, json_object *content)
     if (len > RESULT_OUTPUTS_BUDGET - r->budget_used) {
         r->last_stream->truncated = true;
         r->truncated = true;
-        return;
+        return kept;
     }
     kept_item = capped_append(r->last_stream, r->char_limit, text, len);
     r->budget_used += kept_item;
+    return kept;
 }
 
 /* A JSON string of at most limit characters of s; a cut marks the result truncated. */
@@ -325,6 +327,61 @@ static void add_error(struct result *r, json_object *content, size_t size)
     }
     json_object_object_add(item, "data", json_object_get(err));
     json_object_array_add(r->outputs, item);
+}
+
+/* The live event for the item just appended: what the JSON result will hold of it. */
+static json_object *item_event(json_object *item, const char *type)
+{
+    json_object *event = json_object_new_object(), *v = NULL;
+
+    if (strcmp(type, "error") == 0) {
+        json_object *data = json_object_object_get(item, "data");
+
+        json_object_object_foreach(data, key, val)
+        {
+            json_object_object_add(event, key, json_object_get(val));
+        }
+        return event;
+    }
+    if (strcmp(type, "clear_output") == 0) {
+        json_object *data = json_object_object_get(item, "data");
+
+        json_object_object_add(event, "wait",
+                               json_object_new_boolean(
+                                   json_object_object_get_ex(data, "wait", &v) &&
+                                   json_object_get_boolean(v)));
+        return event;
+    }
+    json_object_object_add(event, "data", json_object_get(json_object_object_get(item, "data")));
+    json_object_object_add(event, "metadata",
+                           json_object_get(json_object_object_get(item, "metadata")));
+    if (json_object_object_get_ex(item, "display_id", &v))
+        json_object_object_add(event, "display_id", json_object_get(v));
+    return event;
+}
+
+json_object *result_add_iopub_event(struct result *r, const struct wire_msg *msg)
+{
+    size_t before = json_object_array_length(r->outputs);
+    const char *type = msg->msg_type;
+
+    if (strcmp(type, "stream") == 0) {
+        size_t len = 0, kept = add_stream(r, msg->content);
+        const char *text = get_str(msg->content, "text", &len);
+        json_object *event;
+
+        if (kept == 0 || text == NULL)
+            return NULL;
+        event = json_object_new_object();
+        json_object_object_add(event, "name",
+                               json_object_new_string(get_str(msg->content, "name", NULL)));
+        json_object_object_add(event, "text", json_object_new_string_len(text, (int)kept));
+        return event;
+    }
+    result_add_iopub(r, msg);
+    if (json_object_array_length(r->outputs) == before)
+        return NULL;
+    return item_event(json_object_array_get_idx(r->outputs, before), type);
 }
 
 void result_add_iopub(struct result *r, const struct wire_msg *msg)
@@ -461,6 +518,11 @@ static json_object *render_item(const struct result *r, json_object *item, bool 
             *truncated = true;
     }
     return copy;
+}
+
+json_object *result_execution_count(const struct result *r)
+{
+    return r->execution_count >= 0 ? json_object_new_int64(r->execution_count) : NULL;
 }
 
 json_object *result_to_json(const struct result *r, json_object *attempts, int status)

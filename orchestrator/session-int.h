@@ -51,6 +51,11 @@ struct exec {
     bool timed_out;
     bool restarted;       /* the kernel was replaced during this job */
     bool awaiting_kernel; /* next attempt waits for a fresh kernel */
+    bool abandoned;       /* its client went away: finish quietly */
+    bool fileop;          /* a files API operation (files.c), not an execution */
+    uint64_t file_offset; /* bytes of the file done */
+    size_t file_chunk;    /* bytes in the chunk in flight (writes) */
+    struct session_job orphan; /* stands in for an abandoned job until the end */
 };
 
 struct delete_batch {
@@ -176,6 +181,14 @@ void session_shutdown_poke(struct session_registry *reg);
 
 /* The reaper's timer (recover.c): remove sessions idle or older than the configured limits. */
 void session_on_reaper(struct loop_timer *t);
+
+/* The running job (an execution or a file operation) is over: start the next one. */
+void session_exec_done(struct session *s);
+
+/* Files API (files.c): run job's file operation on s's kernel; end it early with an error. */
+void files_start(struct session *s, struct session_job *job);
+void files_abort(struct session *s, int error, const char *detail);
+void files_timeout(struct session *s);
 
 /* Warm pool (pool.c). */
 void pool_init(struct session_registry *reg);

@@ -58,6 +58,7 @@ static void job_prepare(struct session_registry *reg, struct session_job *job)
 {
     job->reg = reg;
     job->counted = NULL;
+    job->session = NULL;
     job->retry_after = 0;
     job->error = 0;
     job->body = NULL;
@@ -68,6 +69,7 @@ static void job_prepare(struct session_registry *reg, struct session_job *job)
 
 void session_job_cleanup(struct session_job *job)
 {
+    buf_cleanup(&job->file.out);
     json_object_put(job->body);
     job->body = NULL;
     free(job->exec.code);
@@ -445,6 +447,10 @@ static void exec_abort(struct session *s, enum result_status status, const char 
 
     if (!e->active)
         return;
+    if (e->fileop) {
+        files_abort(s, -EIO, evalue);
+        return;
+    }
     stop_exec_timers(s);
     kernel_request_done(&e->req);
     if (e->job == NULL) {
@@ -853,6 +859,10 @@ static void on_deadline(struct loop_timer *t)
 {
     struct session *s = LIST_CONTAINER(t, struct session, exec.deadline);
 
+    if (s->exec.fileop) {
+        files_timeout(s);
+        return;
+    }
     s->exec.timed_out = true;
     exec_send_interrupt(s);
     loop_timer_start(s->reg->p.loop, &s->exec.grace,
@@ -946,6 +956,7 @@ static void start_exec(struct session *s, struct session_job *job, const char *c
     struct exec *e = &s->exec;
 
     e->active = true;
+    e->abandoned = false;
     e->job = job;
     e->code = code;
     e->attempt = 1;
@@ -967,6 +978,8 @@ static void start_exec(struct session *s, struct session_job *job, const char *c
             s->attempt_count++;
             session_save_meta(s);
         }
+        if (job->on_start != NULL)
+            job->on_start(job);
     }
     exec_attempt(s);
 }
@@ -1027,6 +1040,11 @@ static void on_exec_msg(struct kernel_request *req, enum kernel_channel ch,
                     json_object_is_type(v, json_type_string) &&
                     strcmp(json_object_get_string(v), "idle") == 0)
                     e->got_idle = true;
+            } else if (e->job != NULL && e->job->on_output != NULL && !e->abandoned) {
+                json_object *event = result_add_iopub_event(e->result, msg);
+
+                if (event != NULL)
+                    e->job->on_output(e->job, msg->msg_type, event);
             } else {
                 result_add_iopub(e->result, msg);
             }
@@ -1090,13 +1108,23 @@ static void exec_finish(struct session *s)
     result_set_kernel_restarted(e->result, e->restarted || s->restart_unreported);
     s->restart_unreported = false;
     s->last_used_at = wall_now();
-    session_job_complete(s->reg, job, 0, result_to_json(e->result, e->attempts, status), NULL);
+    if (e->abandoned) {
+        /* Its client left: nobody to answer, but the tenant's execution slot frees up. */
+        if (job->counted != NULL) {
+            job->counted->executions--;
+            job->counted = NULL;
+        }
+    } else {
+        session_job_complete(s->reg, job, 0, result_to_json(e->result, e->attempts, status),
+                             NULL);
+    }
     log_emit(LOG_INFO,
              &(struct log_ctx){.request_id = job->request_id,
                                .tenant = job->tenant,
                                .session = s->session_name ? s->session_name : s->kernel_id},
-             "execute.done", duration, "status %s",
-             result_status_name(status >= 0 ? (enum result_status)status : st));
+             "execute.done", duration, "status %s%s",
+             result_status_name(status >= 0 ? (enum result_status)status : st),
+             e->abandoned ? " (its client had gone)" : "");
     result_free(e->result);
     e->result = NULL;
     json_object_put(e->attempts);
@@ -1128,7 +1156,16 @@ static void on_kick(struct loop_defer *d)
         return;
     job = LIST_CONTAINER(list_first(&s->queue), struct session_job, node);
     list_remove(&job->node);
-    start_exec(s, job, job->exec.code);
+    if (job->file.op != SESSION_FILE_NONE)
+        files_start(s, job);
+    else
+        start_exec(s, job, job->exec.code);
+}
+
+void session_exec_done(struct session *s)
+{
+    schedule_kick(s);
+    session_shutdown_poke(s->reg);
 }
 
 /* Replace the kernel in the same container: stop it, new key, start, handshake. */
@@ -1434,6 +1471,7 @@ static void enqueue(struct session_registry *reg, struct session *s, struct sess
         return;
     s->tenant->executions++;
     job->counted = s->tenant;
+    job->session = s;
     list_push_back(&s->queue, &job->node);
     schedule_kick(s);
 }
@@ -1468,6 +1506,31 @@ void session_execute_named(struct session_registry *reg, struct tenant *tenant,
     enqueue(reg, s, job);
 }
 
+void session_files(struct session_registry *reg, struct tenant *tenant, const char *name,
+                   bool create, struct session_job *job)
+{
+    struct session *s;
+
+    job_prepare(reg, job);
+    if (refuse_if_stopping(reg, job))
+        return;
+    s = session_find_named(reg, tenant, name);
+    if (s == NULL && !create) {
+        session_job_complete(reg, job, -ENOENT, NULL, "Unknown session: %s", name);
+        return;
+    }
+    if (s == NULL) {
+        if (over_execution_quota(reg, tenant, job) || !admit_session(reg, tenant, job))
+            return;
+        s = session_new(reg, tenant, name, name, NULL);
+    }
+    if (s == NULL) {
+        session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
+        return;
+    }
+    enqueue(reg, s, job);
+}
+
 void session_restart(struct session_registry *reg, struct session *s, struct session_job *job)
 {
     job_prepare(reg, job);
@@ -1480,6 +1543,55 @@ void session_restart(struct session_registry *reg, struct session *s, struct ses
     exec_abort(s, RESULT_KERNEL_DIED, "KernelRestarted",
                "the kernel was restarted by request while this execution ran");
     session_restart_kernel(s);
+}
+
+/* The stand-in of an abandoned job is answered by nobody. */
+static void orphan_done(struct session_job *job)
+{
+    json_object_put(job->body);
+    job->body = NULL;
+}
+
+void session_job_abandon(struct session_registry *reg, struct session_job *job)
+{
+    struct session *s = job->session;
+
+    list_remove(&job->finish.node);
+    if (s == NULL)
+        return;
+    if (s->exec.active && s->exec.job == job && s->exec.fileop) {
+        /* Whatever chunk is in flight finishes in the kernel, unanswered. */
+        s->exec.abandoned = true;
+        files_abort(s, -ECANCELED, NULL);
+        return;
+    }
+    if (s->exec.active && s->exec.job == job) {
+        /* The kernel is interrupted; the result is dropped when the execution ends. The job's
+         * memory may go away at once, so nothing of it is used after the log line. */
+        s->exec.abandoned = true;
+        s->exec.job = &s->exec.orphan;
+        s->exec.orphan = *job;
+        list_init(&s->exec.orphan.node);
+        list_init(&s->exec.orphan.finish.node);
+        s->exec.orphan.request_id = NULL;
+        s->exec.orphan.tenant = NULL;
+        s->exec.orphan.on_output = NULL;
+        s->exec.orphan.exec.code = NULL;
+        s->exec.orphan.exec.replacement_codes = NULL;
+        s->exec.orphan.exec.max_attempts = 0; /* no further attempts for nobody */
+        s->exec.orphan.done = orphan_done;
+        s->exec.code = "";
+        exec_send_interrupt(s);
+        return;
+    }
+    if (list_node_linked(&job->node)) {
+        list_remove(&job->node);
+        if (job->counted != NULL) {
+            job->counted->executions--;
+            job->counted = NULL;
+        }
+    }
+    (void)reg;
 }
 
 int session_interrupt(struct session_registry *reg, struct session *s)
@@ -1559,7 +1671,9 @@ static void drain_finish(struct session_registry *reg)
     {
         struct session *s = LIST_CONTAINER(pos, struct session, node);
 
-        if (s->exec.active && s->exec.job != NULL) {
+        if (s->exec.active && s->exec.fileop) {
+            files_abort(s, -ESHUTDOWN, "kernelboxd is shutting down");
+        } else if (s->exec.active && s->exec.job != NULL) {
             struct session_job *job = s->exec.job;
 
             /* The code goes on running in the kernel; only this request ends. */

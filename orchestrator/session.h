@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "config.h"
 #include "loop.h"
+#include "util/buf.h"
 #include "util/list.h"
 #include "workers.h"
 
@@ -24,6 +25,26 @@ struct session;
 struct session_registry;
 struct tenant;
 struct tenants;
+
+/* A files API request (operations run inside the kernel, below its working directory). */
+enum session_file_op {
+    SESSION_FILE_NONE = 0,
+    SESSION_FILE_READ,
+    SESSION_FILE_WRITE,
+    SESSION_FILE_LIST,
+    SESSION_FILE_DELETE,
+};
+
+#define SESSION_FILE_PATH_MAX 1024
+
+struct session_file_params {
+    enum session_file_op op;
+    char path[SESSION_FILE_PATH_MAX + 1]; /* relative, validated; "" is the directory */
+    const char *data;                     /* WRITE: the bytes (borrowed) */
+    size_t len;
+    size_t max;      /* READ: refuse files larger than this */
+    struct buf out;  /* READ: the file's bytes, owned by the job */
+};
 
 /* What an execute asks for. Strings and JSON are owned by the job. */
 struct session_exec_params {
@@ -49,7 +70,13 @@ struct session_job {
     void *owner;
     const char *request_id; /* for logs; may be NULL */
     const char *tenant;     /* for logs; may be NULL */
+    /* Optional, for streaming executions: called when the execution starts running on the
+     * kernel, and for every output event as it arrives (the event, a new reference, goes to
+     * the callee; kind is the Jupyter message type). */
+    void (*on_start)(struct session_job *job);
+    void (*on_output)(struct session_job *job, const char *kind, json_object *event);
     struct session_exec_params exec;
+    struct session_file_params file;
 
     int error;
     char detail[SESSION_DETAIL_MAX];
@@ -61,6 +88,7 @@ struct session_job {
     struct loop_defer finish;
     struct session_registry *reg;
     struct tenant *counted; /* the tenant whose execution count this job holds */
+    struct session *session; /* where an execution is queued or running */
 };
 
 struct session_registry_params {
@@ -142,11 +170,25 @@ void session_create_kernel(struct session_registry *reg, struct tenant *tenant,
 void session_execute_named(struct session_registry *reg, struct tenant *tenant,
                            const char *name, struct session_job *job);
 
+/* Run job->file on the session called name (created first when create is true, as an upload
+ * may come before any execute). In the session's queue like an execution. body is the
+ * listing, {"path", "size"} after a write, {"deleted": path}; a read leaves body NULL and the
+ * bytes in job->file.out. Besides the usual errors: -EINVAL (the path leaves the working
+ * directory through a symlink, or names a directory where a file is needed), -EDQUOT (the
+ * session's storage is full, also when the file is larger than job->file.max). */
+void session_files(struct session_registry *reg, struct tenant *tenant, const char *name,
+                   bool create, struct session_job *job);
+
 /* Run job->exec on session s; body is the result object. */
 void session_execute(struct session_registry *reg, struct session *s, struct session_job *job);
 
 /* Replace s's kernel with a fresh one (state is lost); body is the kernel object. */
 void session_restart(struct session_registry *reg, struct session *s, struct session_job *job);
+
+/* The client of an execute job went away: drop it from its queue, or interrupt the kernel
+ * and discard its result when it is running. done() is not called for it, and the job's
+ * memory may be freed as soon as this returns. */
+void session_job_abandon(struct session_registry *reg, struct session_job *job);
 
 /* Interrupt what s is running. Returns 0, or -EAGAIN when s has no running kernel. */
 int session_interrupt(struct session_registry *reg, struct session *s);

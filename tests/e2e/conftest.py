@@ -28,12 +28,21 @@ def pytest_sessionfinish(session, exitstatus):
 def daemon():
     d = kbtest.Daemon().start()
     yield d
-    code = d.stop()
     try:
+        code = d.stop()  # raises on a sanitizer report, such as a leak found at exit
         assert code == 0, f"kernelboxd exited {code}: {d.logs()[-2000:]}"
         d.assert_clean()
     finally:
         d.remove_runtime_dir()
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports():
+    """After every test: no daemon started so far may have printed an AddressSanitizer,
+    LeakSanitizer or UBSan report (a sanitizer build, make asan-test, prints them)."""
+    yield
+    for d in kbtest.DAEMONS:
+        d.check_sanitizers()
 
 
 @pytest.fixture

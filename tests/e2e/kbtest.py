@@ -5,6 +5,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -17,6 +18,13 @@ BUILD = os.environ.get("KERNELBOX_BUILD", os.path.join(os.path.dirname(__file__)
                                                        "build"))
 DAEMON = os.path.abspath(os.path.join(BUILD, "kernelboxd"))
 IMAGE = os.environ.get("KERNELBOX_IMAGE", "kernelbox/kernel:latest")
+
+# Sanitizer builds (make asan-test): these options reach every daemon a test starts, and a
+# report on a daemon's stderr fails the test (Daemon.stop(), Daemon.kill(), and conftest's
+# check after every test).
+SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+SANITIZER_REPORT = re.compile(r"==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: ")
+DAEMONS = []  # every Daemon started in this run
 
 
 # The instance label of every daemon this test run started (kernelboxd derives it from the
@@ -87,6 +95,9 @@ class Daemon:
             "KERNELBOX_TENANT_MAX_SESSIONS": "1000",
             "KERNELBOX_TENANT_MAX_EXECUTIONS": "1000",
         }
+        for name in SANITIZER_ENV:
+            if name in os.environ:
+                self.env[name] = os.environ[name]
         if env:
             self.env.update(env)
         for name in [k for k, v in self.env.items() if v is None]:
@@ -96,12 +107,14 @@ class Daemon:
         self.stdout = b""
         self.stderr = b""
         self._readers = []
+        self._sanitizer_reported = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self, wait=True):
         self.proc = subprocess.Popen([DAEMON, *self.args], env=self.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        DAEMONS.append(self)
         self._readers = [
             threading.Thread(target=self._drain, args=("stdout",), daemon=True),
             threading.Thread(target=self._drain, args=("stderr",), daemon=True),
@@ -144,6 +157,7 @@ class Daemon:
             raise AssertionError("kernelboxd did not stop within the deadline")
         for t in self._readers:
             t.join(timeout=5)
+        self.check_sanitizers()
         return self.proc.returncode
 
     def kill(self):
@@ -152,6 +166,23 @@ class Daemon:
         self.proc.wait(timeout=30)
         for t in self._readers:
             t.join(timeout=5)
+        self.check_sanitizers()
+
+    def sanitizer_report(self):
+        """The first AddressSanitizer, LeakSanitizer or UBSan report on stderr, or ""."""
+        text = self.logs()
+        found = SANITIZER_REPORT.search(text)
+        if found is None:
+            return ""
+        start = text.rfind("\n", 0, found.start()) + 1
+        return text[start:start + 8000]
+
+    def check_sanitizers(self):
+        """Raise AssertionError (once per daemon) when its stderr holds a sanitizer report."""
+        report = self.sanitizer_report()
+        if report and not self._sanitizer_reported:
+            self._sanitizer_reported = True
+            raise AssertionError(f"kernelboxd reported a sanitizer error:\n{report}")
 
     def thread_status(self, field):
         """field of /proc/<pid>/task/<tid>/status for every thread of the daemon."""
@@ -227,7 +258,7 @@ class Daemon:
         """Session folders and metadata files (everything but the daemon's secret)."""
         if not os.path.isdir(self.runtime_dir):
             return []
-        return sorted(f for f in os.listdir(self.runtime_dir) if f != "secret")
+        return sorted(f for f in os.listdir(self.runtime_dir) if f not in ("secret", "lock"))
 
     def session_folders(self):
         """Only the per-session socket folders."""

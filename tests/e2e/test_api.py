@@ -179,7 +179,7 @@ def test_invalid_configuration_stops_startup_naming_the_variable():
     out = _start_failure({"KERNELBOX_IMAGE": "kernelbox/no-such-image:1"})
     assert out.returncode == 1 and "not found" in out.stderr, out
     if os.path.isdir("/run/kbt-config"):
-        assert [f for f in os.listdir("/run/kbt-config") if f != "secret"] == []
+        assert [f for f in os.listdir("/run/kbt-config") if f not in ("secret", "lock")] == []
         shutil.rmtree("/run/kbt-config")
 
 
@@ -198,3 +198,14 @@ def test_generated_key_is_printed_once_and_never_logged():
         assert d.stop() == 0
         d.remove_runtime_dir()
     assert key not in d.logs()
+
+
+def test_one_daemon_per_runtime_directory(kb):
+    out = subprocess.run([kbtest.DAEMON], env={"PATH": os.environ["PATH"],
+                                                "KERNELBOX_API_KEY": "k" * 32,
+                                                "KERNELBOX_LISTEN": f"127.0.0.1:{kbtest.free_port()}",
+                                                "KERNELBOX_RUNTIME_DIR": kb.runtime_dir},
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "another kernelboxd already uses" in out.stderr, out.stderr
+    assert kb.get("/health", auth=False).status == 200

@@ -85,5 +85,5 @@ def test_compose_deployment_serves_health_and_executes():
         compose(env, "down", "--timeout", "60")
     # The daemon removed its kernels on SIGTERM; nothing is left on the host.
     assert kbtest.containers(f"kernelbox.daemon={instance}") == []
-    assert [f for f in os.listdir(runtime_dir) if f != "secret"] == []
+    assert [f for f in os.listdir(runtime_dir) if f not in ("secret", "lock")] == []
     shutil.rmtree(runtime_dir)

@@ -66,7 +66,8 @@ static void test_method_names(void **state)
     assert_int_equal(request_method("HEAD"), METHOD_GET);
     assert_int_equal(request_method("POST"), METHOD_POST);
     assert_int_equal(request_method("DELETE"), METHOD_DELETE);
-    assert_int_equal(request_method("PUT"), METHOD_OTHER);
+    assert_int_equal(request_method("PUT"), METHOD_PUT);
+    assert_int_equal(request_method("PATCH"), METHOD_OTHER);
     assert_int_equal(request_method("get"), METHOD_OTHER);
     assert_int_equal(request_method(""), METHOD_OTHER);
 }

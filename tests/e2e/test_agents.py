@@ -1,0 +1,208 @@
+"""What agents need beyond a plain execute: live streaming, rich outputs, files in and out of
+a session, and input() failing at once."""
+
+import base64
+import http.client
+import json
+import os
+import socket
+import time
+
+import kbtest
+
+
+def stream(kb, session, code, timeout=None, read_all=True):
+    """POST an execute with Accept: text/event-stream; return (status, headers, events) where
+    each event is (arrival time, id, event, data)."""
+    conn = http.client.HTTPConnection("127.0.0.1", kb.port, timeout=120)
+    body = {"code": code}
+    if timeout is not None:
+        body["timeout"] = timeout
+    conn.request("POST", f"/sessions/{session}/execute", body=json.dumps(body),
+                 headers={"Authorization": f"Bearer {kb.key}", "Accept": "text/event-stream"})
+    resp = conn.getresponse()
+    events, current = [], {}
+    if resp.status != 200 or not read_all:
+        return resp.status, dict(resp.getheaders()), resp, conn
+    while True:
+        line = resp.fp.readline()
+        if not line:
+            break
+        line = line.decode().rstrip("\n")
+        if line == "":
+            if "event" in current:
+                events.append((time.monotonic(), int(current["id"]), current["event"],
+                               json.loads(current["data"])))
+            current = {}
+            continue
+        if line.startswith(":"):
+            continue
+        key, _, value = line.partition(": ")
+        current[key] = value
+    conn.close()
+    return resp.status, dict(resp.getheaders()), events, None
+
+
+def test_events_arrive_while_the_code_runs(kb):
+    status, headers, events, _ = stream(
+        kb, "live", "import time\nprint('first', flush=True)\ntime.sleep(2)\nprint('last')\n"
+                    "from IPython.display import display, HTML\ndisplay(HTML('<i>x</i>'))\n"
+                    "41 + 1")
+    assert status == 200 and headers["Content-Type"] == "text/event-stream"
+    kinds = [e[2] for e in events]
+    assert kinds == ["stream", "stream", "display_data", "execute_result", "done"], kinds
+    ids = [e[1] for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert events[0][3] == {"name": "stdout", "text": "first\n"}
+    assert events[1][0] - events[0][0] > 1.5, "the first event came before the code finished"
+    assert "text/html" in events[2][3]["data"]
+    done = events[-1][3]
+    assert done["status"] == "success" and done["return_value"] == "42"
+    assert "outputs" not in done and done["output"] == "first\nlast\n"
+
+
+def test_stream_errors_and_caps(kb):
+    status, _, events, _ = stream(kb, "capped", "print('x' * 50000)\n1/0")
+    kinds = [e[2] for e in events]
+    assert kinds[-2:] == ["error", "done"], kinds
+    streamed = "".join(e[3]["text"] for e in events if e[2] == "stream")
+    assert len(streamed) <= 10000, "the stream obeys the same cap as the JSON result"
+    assert events[-1][3]["truncated"] is True
+    # Errors before the execution starts are plain HTTP errors.
+    resp = kb.request("POST", "/sessions/capped/execute", raw=b'{"code": 1}',
+                      headers={"Accept": "text/event-stream"})
+    assert resp.status == 422
+
+
+def test_a_client_that_leaves_interrupts_the_execution(kb):
+    kb.execute("leaver", "count = 0")
+    status, _, resp, conn = stream(
+        kb, "leaver", "import time\nfor i in range(600):\n    count = i\n"
+                      "    print(i, flush=True)\n    time.sleep(0.2)", read_all=False)
+    assert status == 200
+    resp.fp.readline()
+    time.sleep(1)
+    conn.sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+    time.sleep(3)
+    first = kb.execute("leaver", "count")
+    time.sleep(1)
+    second = kb.execute("leaver", "count")
+    assert first["status"] == "success"
+    assert first["return_value"] == second["return_value"], "the loop was stopped"
+    assert int(first["return_value"]) < 100
+    assert "client had gone" in kb.logs()
+
+
+def test_input_fails_at_once_and_says_so(kb):
+    res = kb.execute("asks", "name = input('who? ')")
+    assert res["status"] == "error"
+    assert res["error"]["ename"] == "StdinNotImplementedError"
+    assert "input" in res["error"]["evalue"].lower()
+
+
+def test_matplotlib_makes_a_png_on_a_read_only_root(kb):
+    res = kb.execute("plots", "import matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\nplt.show()",
+                     timeout=60)
+    png = [o["data"]["image/png"] for o in res["outputs"]
+           if o["kind"] == "display_data" and "image/png" in o["data"]]
+    assert png and base64.b64decode(png[0])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_update_display_and_clear_output_pass_through(kb):
+    code = ("from IPython.display import display, clear_output\n"
+            "h = display('one', display_id=True)\nh.update('two')\nclear_output(wait=True)")
+    res = kb.execute("displays", code)
+    kinds = [o["kind"] for o in res["outputs"]]
+    assert kinds == ["display_data", "update_display_data", "clear_output"], kinds
+    assert res["outputs"][0]["display_id"] == res["outputs"][1]["display_id"]
+    assert res["outputs"][2]["data"] == {"wait": True}
+
+
+def test_files_round_trip_through_pandas(kb):
+    csv = b"city,temp\nOslo,3\nLima,19\n"
+    resp = kb.request("PUT", "/sessions/files/files/in/cities.csv", raw=csv)
+    assert resp.status == 200 and resp.json() == {"path": "in/cities.csv", "size": len(csv)}
+    res = kb.execute("files", "import pandas as pd, matplotlib\nmatplotlib.use('Agg')\n"
+                              "import matplotlib.pyplot as plt\n"
+                              "df = pd.read_csv('in/cities.csv')\n"
+                              "df['temp_f'] = df.temp * 9 / 5 + 32\n"
+                              "df.to_csv('out.csv', index=False)\n"
+                              "plt.bar(df.city, df.temp)\nplt.savefig('chart.png')\n"
+                              "open('chart.png', 'rb').read()[:4]", timeout=60)
+    assert res["status"] == "success", res
+    listing = kb.get("/sessions/files/files").json()
+    names = {e["name"]: e for e in listing["entries"]}
+    assert names["in"]["type"] == "directory" and names["out.csv"]["type"] == "file"
+    assert set(names["out.csv"]) == {"name", "size", "type", "modified"}
+    out = kb.get("/sessions/files/files/out.csv")
+    assert out.status == 200 and out.headers["Content-Type"] == "text/csv"
+    assert out.body == b"city,temp,temp_f\nOslo,3,37.4\nLima,19,66.2\n"
+    png = kb.get("/sessions/files/files/chart.png")
+    assert png.headers["Content-Type"] == "image/png"
+    code = "import hashlib\nhashlib.sha256(open('chart.png','rb').read()).hexdigest()"
+    assert kb.execute("files", code)["return_value"].strip("'") == \
+        __import__("hashlib").sha256(png.body).hexdigest(), "byte for byte"
+    assert kb.get("/sessions/files/files/in/").json()["entries"][0]["name"] == "cities.csv"
+    assert kb.delete("/sessions/files/files/in").status == 200
+    assert kb.get("/sessions/files/files/in/cities.csv").status == 404
+
+
+def test_large_files_go_in_chunks(kb):
+    blob = os.urandom(9 * 1024 * 1024 + 123)
+    assert kb.request("PUT", "/sessions/big/files/blob.bin", raw=blob).status == 200
+    res = kb.execute("big", "import hashlib\nhashlib.sha256(open('blob.bin','rb').read())"
+                            ".hexdigest()")
+    assert res["return_value"].strip("'") == __import__("hashlib").sha256(blob).hexdigest()
+    back = kb.get("/sessions/big/files/blob.bin")
+    assert back.status == 200 and back.body == blob
+
+
+def test_paths_that_leave_the_working_directory_are_refused(kb):
+    kb.execute("escape", "import os\nos.symlink('/etc', 'etc_link')\n"
+                         "os.symlink('/etc/passwd', 'passwd_link')\nos.mkdir('sub')")
+    for path in ["etc_link/passwd", "passwd_link", "etc_link/"]:
+        resp = kb.get(f"/sessions/escape/files/{path}")
+        assert resp.status == 422, (path, resp)
+        assert "symlink" in resp.json()["detail"]
+    resp = kb.request("PUT", "/sessions/escape/files/etc_link/evil", raw=b"x")
+    assert resp.status == 422, resp
+    for raw_path in ["/sessions/escape/files/../../etc/passwd",
+                     "/sessions/escape/files/sub/../../x", "/sessions/escape/files/./x",
+                     "/sessions/escape/files//etc/passwd"]:
+        conn = http.client.HTTPConnection("127.0.0.1", kb.port, timeout=30)
+        conn.putrequest("GET", raw_path, skip_accept_encoding=True)
+        conn.putheader("Authorization", f"Bearer {kb.key}")
+        conn.endheaders()
+        status = conn.getresponse().status
+        conn.close()
+        assert status in (404, 422), (raw_path, status)
+    # Deleting a symlink removes the link, not its target.
+    assert kb.delete("/sessions/escape/files/passwd_link").status == 200
+    assert kb.execute("escape", "import os\nos.path.exists('/etc/passwd')")["return_value"] == \
+        "True"
+
+
+def test_upload_caps_and_a_full_tmpfs():
+    d = kbtest.Daemon(env={"KERNELBOX_MAX_UPLOAD": "2MiB", "KERNELBOX_TMPFS_SIZE": "3MiB"})
+    d.start()
+    try:
+        resp = d.request("PUT", "/sessions/full/files/a.bin", raw=os.urandom(2 * 1024 * 1024 + 1))
+        assert resp.status == 413, resp
+        assert d.request("PUT", "/sessions/full/files/b.bin",
+                         raw=os.urandom(2 * 1024 * 1024)).status == 200
+        resp = d.request("PUT", "/sessions/full/files/c.bin", raw=os.urandom(2 * 1024 * 1024))
+        assert resp.status == 507, resp
+        assert "full" in resp.json()["detail"]
+        assert d.get("/sessions/full/files/c.bin").status == 404, "no half-written file"
+        res = d.execute("full", "import os\nos.remove('b.bin')\n"
+                                "open('big.bin', 'wb').write(os.urandom(2500000))")
+        assert res["status"] == "success", res
+        resp = d.get("/sessions/full/files/big.bin")
+        assert resp.status == 422 and "KERNELBOX_MAX_UPLOAD" in resp.json()["detail"], resp
+        assert d.get("/sessions/none/files").status == 404, "reading does not create a session"
+    finally:
+        assert d.delete("/kernels").status == 200
+        assert d.stop() == 0
+        d.assert_clean()
+        d.remove_runtime_dir()
