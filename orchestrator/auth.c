@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "request.h"
 #include "util/buf.h"
 #include "util/text.h"
@@ -128,6 +129,10 @@ static int parse_quota(char **words, int n, struct auth_quota *q, char *err, siz
     q->executions = -1;
     q->rate = -1;
     q->burst = -1;
+    q->max_memory = -1;
+    q->max_cpus = -1;
+    q->max_pids = -1;
+    q->max_tmpfs = -1;
     if (n == 2)
         return fail(err, errlen, "line %zu: a quota line needs at least one limit", lineno);
     for (int i = 2; i < n; i++) {
@@ -155,9 +160,23 @@ static int parse_quota(char **words, int n, struct auth_quota *q, char *err, siz
             if (parse_rate(value, &q->burst) < 0 || q->burst < 1)
                 return fail(err, errlen, "line %zu: burst must be a number of requests >= 1",
                             lineno);
+        } else if (strcmp(words[i], "memory") == 0 && q->max_memory < 0) {
+            if (config_parse_size(value, &q->max_memory) < 0 || q->max_memory < (32LL << 20))
+                return fail(err, errlen, "line %zu: memory must be a size of at least 32MiB",
+                            lineno);
+        } else if (strcmp(words[i], "tmpfs") == 0 && q->max_tmpfs < 0) {
+            if (config_parse_size(value, &q->max_tmpfs) < 0 || q->max_tmpfs < (1LL << 20))
+                return fail(err, errlen, "line %zu: tmpfs must be a size of at least 1MiB",
+                            lineno);
+        } else if (strcmp(words[i], "cpus") == 0 && q->max_cpus < 0) {
+            if (parse_rate(value, &q->max_cpus) < 0 || q->max_cpus > 256)
+                return fail(err, errlen, "line %zu: cpus must be a number up to 256", lineno);
+        } else if (strcmp(words[i], "pids") == 0 && q->max_pids < 0) {
+            if (parse_count(value, &q->max_pids) < 0 || q->max_pids < 16)
+                return fail(err, errlen, "line %zu: pids must be an integer from 16", lineno);
         } else {
             return fail(err, errlen, "line %zu: unknown or repeated limit '%.32s' (sessions, "
-                        "executions, rate, burst)", lineno, words[i]);
+                        "executions, rate, burst, memory, cpus, pids, tmpfs)", lineno, words[i]);
         }
     }
     return 0;

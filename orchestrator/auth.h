@@ -20,6 +20,11 @@ struct auth_quota {
     long executions; /* executions running or queued */
     double rate;     /* requests per second, sustained */
     double burst;    /* requests allowed at once */
+    /* The most one session may ask for in its "limits" */
+    long long max_memory;
+    double max_cpus;
+    long max_pids;
+    long long max_tmpfs;
 };
 
 struct auth_entry {
@@ -42,7 +47,8 @@ struct auth {
 /* Parse the text of a keys file. Each line is blank, a comment (#...), a key
  *     <tenant> <sha256 of the key, 64 lowercase hex digits>
  * or a quota override
- *     <tenant> quota [sessions=N] [executions=N] [rate=R] [burst=B]
+ *     <tenant> quota [sessions=N] [executions=N] [rate=R] [burst=B] [memory=SIZE] [cpus=C]
+ *                    [pids=N] [tmpfs=SIZE]
  * Returns 0 and fills out (free with auth_cleanup()), or -EINVAL with "line N: why" in err. A
  * malformed line, a hash listed twice or a tenant with two quota lines is an error. */
 int auth_parse_keys(const char *text, size_t len, struct auth *out, char *err, size_t errlen);

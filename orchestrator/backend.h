@@ -28,6 +28,8 @@ struct backend_kernel_spec {
     const char *user;         /* "uid:gid" */
     const char *seccomp_json; /* profile content */
     const char *runtime;      /* OCI runtime; "" for the engine's default */
+    json_object *env;         /* the session's variables (object of strings), or NULL */
+    const char *network;      /* a network to join instead of none (egress), or NULL */
     long long memory_bytes;
     double cpus;
     long pids_limit;
@@ -72,6 +74,10 @@ struct backend_ops {
      * of the engine's summaries. */
     int (*list)(struct backend *b, const char *label, json_object **out, char *err,
                 size_t errlen);
+    /* Make sure the network name exists (a bridge whose containers cannot reach each other),
+     * labelled for this daemon; create it when missing. */
+    int (*network_ensure)(struct backend *b, const char *name, const char *instance, char *err,
+                          size_t errlen);
     /* Give a container a new name. */
     int (*rename)(struct backend *b, const char *id, const char *name, char *err,
                   size_t errlen);

@@ -118,6 +118,8 @@ static const struct option_def options[] = {
      "OCI runtime of the kernels, e.g. runsc (gVisor); must be known to the engine"},
     {"KERNELBOX_MAX_UPLOAD", "--max-upload", OPT_SIZE, "64MiB", 1024, 1024 * MIB,
      FIELD(max_upload), "largest file the files API writes or reads"},
+    {"KERNELBOX_ALLOW_EGRESS", "--allow-egress", OPT_INT, "0", 0, 1, FIELD(allow_egress),
+     "1: sessions may ask for network \"egress\" (outbound access); 0: none may"},
     {"KERNELBOX_SELF_SECCOMP", "--self-seccomp", OPT_INT, "1", 0, 1, FIELD(self_seccomp),
      "1: confine kernelboxd with its own seccomp allow-list after start-up; 0: do not"},
 };

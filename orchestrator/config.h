@@ -55,6 +55,7 @@ struct config {
     char runtime[64];          /* OCI runtime for kernels; "" for the engine's default */
     long self_seccomp;         /* 1: confine the daemon after start-up */
     long long max_upload;      /* bytes of one file through the files API */
+    long allow_egress;         /* 1: sessions may ask for network "egress" */
 };
 
 /* Outcome of config_load() besides an error. */

@@ -255,13 +255,27 @@ json_object *docker_kernel_spec_json(const struct backend_kernel_spec *spec)
         return NULL;
     json_object_object_add(root, "Image", json_object_new_string(spec->image));
     json_object_object_add(root, "User", json_object_new_string(spec->user));
-    json_object_object_add(root, "Env", json_object_new_array());
+    arr = json_object_new_array();
+    if (spec->env != NULL) {
+        json_object_object_foreach(spec->env, key, val)
+        {
+            size_t n = strlen(key) + (size_t)json_object_get_string_len(val) + 2;
+            char *kv = malloc(n);
+
+            if (kv == NULL)
+                continue;
+            snprintf(kv, n, "%s=%s", key, json_object_get_string(val));
+            json_object_array_add(arr, json_object_new_string(kv));
+            free(kv);
+        }
+    }
+    json_object_object_add(root, "Env", arr);
     json_object_object_add(root, "WorkingDir", json_object_new_string(BACKEND_WORK_DIR));
     arr = json_object_new_array();
     json_object_array_add(arr,
                           json_object_new_string(BACKEND_KERNEL_DIR "/" BACKEND_CONNECTION_FILE));
     json_object_object_add(root, "Cmd", arr);
-    json_object_object_add(root, "NetworkDisabled", json_object_new_boolean(1));
+    json_object_object_add(root, "NetworkDisabled", json_object_new_boolean(spec->network == NULL));
     json_object_object_add(root, "AttachStdin", json_object_new_boolean(0));
     json_object_object_add(root, "OpenStdin", json_object_new_boolean(0));
     json_object_object_add(root, "Tty", json_object_new_boolean(0));
@@ -269,7 +283,8 @@ json_object *docker_kernel_spec_json(const struct backend_kernel_spec *spec)
 
     host = json_object_new_object();
     json_object_object_add(root, "HostConfig", host);
-    json_object_object_add(host, "NetworkMode", json_object_new_string("none"));
+    json_object_object_add(host, "NetworkMode",
+                           json_object_new_string(spec->network ? spec->network : "none"));
     if (spec->runtime != NULL && spec->runtime[0] != '\0')
         json_object_object_add(host, "Runtime", json_object_new_string(spec->runtime));
     json_object_object_add(host, "ReadonlyRootfs", json_object_new_boolean(1));
@@ -475,6 +490,42 @@ static int op_list(struct backend *b, const char *label, json_object **out, char
     return rc;
 }
 
+static int op_network_ensure(struct backend *b, const char *name, const char *instance,
+                             char *err, size_t errlen)
+{
+    struct docker *d = (struct docker *)b;
+    json_object *body, *opts, *labels;
+    char path[300];
+    int rc;
+
+    if (!id_ok(name))
+        return -EINVAL;
+    snprintf(path, sizeof(path), "/networks/%s", name);
+    rc = simple_call(d, "GET", path, NULL, DOCKER_TIMEOUT_MS, NULL, err, errlen);
+    if (rc != -ENOENT)
+        return rc;
+    body = json_object_new_object();
+    opts = json_object_new_object();
+    labels = json_object_new_object();
+    json_object_object_add(body, "Name", json_object_new_string(name));
+    json_object_object_add(body, "Driver", json_object_new_string("bridge"));
+    json_object_object_add(body, "CheckDuplicate", json_object_new_boolean(1));
+    /* Sessions on it reach the outside world, never each other. */
+    json_object_object_add(opts, "com.docker.network.bridge.enable_icc",
+                           json_object_new_string("false"));
+    json_object_object_add(opts, "com.docker.network.bridge.enable_ip_masquerade",
+                           json_object_new_string("true"));
+    json_object_object_add(body, "Options", opts);
+    json_object_object_add(labels, "kernelbox.managed", json_object_new_string("true"));
+    json_object_object_add(labels, "kernelbox.daemon", json_object_new_string(instance));
+    json_object_object_add(body, "Labels", labels);
+    rc = simple_call(d, "POST", "/networks/create",
+                     json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), DOCKER_TIMEOUT_MS,
+                     NULL, err, errlen);
+    json_object_put(body);
+    return rc == -EEXIST ? 0 : rc;
+}
+
 static int op_rename(struct backend *b, const char *id, const char *name, char *err,
                      size_t errlen)
 {
@@ -651,6 +702,7 @@ static const struct backend_ops docker_ops = {
     .stop = op_stop,
     .remove = op_remove,
     .list = op_list,
+    .network_ensure = op_network_ensure,
     .rename = op_rename,
     .inspect = op_inspect,
     .events = op_events,

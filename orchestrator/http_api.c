@@ -527,7 +527,7 @@ static void dispatch(struct request_ctx *rc)
     const char *body = rc->body.data ? rc->body.data : "";
     char detail[256];
     struct session *s;
-    json_object *tags = NULL, *obj;
+    json_object *obj;
     int err;
 
     switch (rc->route.id) {
@@ -584,14 +584,17 @@ static void dispatch(struct request_ctx *rc)
             session_delete(reg, s, &rc->job);
             park(rc, MHD_HTTP_OK);
         } else {
-            err = request_parse_session(body, rc->body.len, &tags, detail, sizeof(detail));
+            struct request_create c;
+
+            err = request_parse_create(body, rc->body.len, false, &c, detail, sizeof(detail));
             if (err < 0) {
                 respond_error(rc, status_for(err), "%s", detail);
                 return;
             }
             init_job(rc);
-            session_get_or_create(reg, rc->tenant_state, rc->route.param, tags, &rc->job);
-            json_object_put(tags);
+            session_get_or_create(reg, rc->tenant_state, rc->route.param, c.tags, &c.settings,
+                                  &rc->job);
+            request_create_cleanup(&c);
             park(rc, MHD_HTTP_OK);
         }
         return;
@@ -611,19 +614,17 @@ static void dispatch(struct request_ctx *rc)
             session_delete_all(reg, rc->tenant_state, &rc->job);
             park(rc, MHD_HTTP_OK);
         } else {
-            char *name = NULL, *session_name = NULL;
+            struct request_create c;
 
-            err = request_parse_kernel(body, rc->body.len, &name, &session_name, &tags, detail,
-                                       sizeof(detail));
+            err = request_parse_create(body, rc->body.len, true, &c, detail, sizeof(detail));
             if (err < 0) {
                 respond_error(rc, status_for(err), "%s", detail);
                 return;
             }
             init_job(rc);
-            session_create_kernel(reg, rc->tenant_state, name, session_name, tags, &rc->job);
-            free(name);
-            free(session_name);
-            json_object_put(tags);
+            session_create_kernel(reg, rc->tenant_state, c.name, c.session_name, c.tags,
+                                  &c.settings, &rc->job);
+            request_create_cleanup(&c);
             park(rc, MHD_HTTP_CREATED);
         }
         return;

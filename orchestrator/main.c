@@ -55,6 +55,7 @@ struct daemon {
     struct secret secret;
     struct events *events;
     char instance[13];
+    char egress_network[64];
     int sigfd;
     int lockfd; /* holds an exclusive lock on the runtime directory */
     struct loop_io sig_io;
@@ -306,6 +307,11 @@ static int run(struct daemon *d)
             .executions = d->cfg.tenant_max_executions,
             .rate = d->cfg.tenant_rate,
             .burst = d->cfg.tenant_burst,
+            /* By default a session may lower its limits, not raise them. */
+            .max_memory = d->cfg.memory_limit,
+            .max_cpus = d->cfg.cpus,
+            .max_pids = d->cfg.pids_limit,
+            .max_tmpfs = d->cfg.tmpfs_size,
         };
 
         d->tenants = tenants_new(&defaults);
@@ -357,6 +363,18 @@ static int run(struct daemon *d)
         return 1;
     }
     bool engine_up = rc == 0;
+
+    if (d->cfg.allow_egress) {
+        snprintf(d->egress_network, sizeof(d->egress_network), "kernelbox-egress-%s",
+                 d->instance);
+        if (engine_up &&
+            d->backend->ops->network_ensure(d->backend, d->egress_network, d->instance, err,
+                                            sizeof(err)) < 0) {
+            fprintf(stderr, "kernelboxd: KERNELBOX_ALLOW_EGRESS: %s\n", err);
+            return 1;
+        }
+        rp.egress_network = d->egress_network;
+    }
 
     if (!engine_up) {
         /* Keep serving: requests that need the engine get 503 until it answers. */

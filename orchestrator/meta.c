@@ -59,6 +59,14 @@ int meta_write(const char *dir, const struct meta *m)
     json_object_object_add(obj, "generation", json_object_new_int64((int64_t)m->generation));
     json_object_object_add(obj, "pooled", json_object_new_boolean(m->pooled));
     json_object_object_add(obj, "tenant", json_object_new_string(m->tenant));
+    json_object_object_add(obj, "memory", json_object_new_int64(m->memory));
+    json_object_object_add(obj, "cpus", json_object_new_double(m->cpus));
+    json_object_object_add(obj, "pids", json_object_new_int64(m->pids));
+    json_object_object_add(obj, "tmpfs", json_object_new_int64(m->tmpfs));
+    json_object_object_add(obj, "env", m->env ? json_object_get(m->env) : NULL);
+    json_object_object_add(obj, "startup_code",
+                           m->startup_code ? json_object_new_string(m->startup_code) : NULL);
+    json_object_object_add(obj, "egress", json_object_new_boolean(m->egress));
     text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
     snprintf(path, sizeof(path), "%s/%s.json", dir, m->short_id);
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, m->short_id);
@@ -174,6 +182,39 @@ int meta_read(const char *dir, const char *short_id, struct meta *m)
     m->pooled = json_object_get_boolean(v);
     if (copy_name(obj, "tenant", m->tenant) < 0)
         goto out;
+    if (get_number(obj, "memory", &num) < 0)
+        goto out;
+    m->memory = (long long)num;
+    if (get_number(obj, "cpus", &m->cpus) < 0)
+        goto out;
+    if (get_number(obj, "pids", &num) < 0)
+        goto out;
+    m->pids = (long)num;
+    if (get_number(obj, "tmpfs", &num) < 0)
+        goto out;
+    m->tmpfs = (long long)num;
+    if (json_object_object_get_ex(obj, "env", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_object))
+            goto out;
+        json_object_object_foreach(v, ekey, eval)
+        {
+            (void)ekey;
+            if (!json_object_is_type(eval, json_type_string))
+                goto out;
+        }
+        m->env = json_object_get(v);
+    }
+    if (json_object_object_get_ex(obj, "startup_code", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_string))
+            goto out;
+        m->startup_code = strdup(json_object_get_string(v));
+        if (m->startup_code == NULL)
+            goto out;
+    }
+    if (!json_object_object_get_ex(obj, "egress", &v) ||
+        !json_object_is_type(v, json_type_boolean))
+        goto out;
+    m->egress = json_object_get_boolean(v);
     rc = 0;
 out:
     json_object_put(obj);
@@ -196,4 +237,8 @@ void meta_cleanup(struct meta *m)
 {
     json_object_put(m->tags);
     m->tags = NULL;
+    json_object_put(m->env);
+    m->env = NULL;
+    free(m->startup_code);
+    m->startup_code = NULL;
 }

@@ -23,6 +23,14 @@ struct meta {
     unsigned long generation; /* which derived key the running kernel holds */
     bool pooled;              /* a warm kernel that belongs to no session yet */
     char tenant[META_NAME_MAX + 1]; /* whose session; "" when pooled */
+    /* the session's own settings, so a re-created container is the same */
+    long long memory;
+    double cpus;
+    long pids;
+    long long tmpfs;
+    json_object *env;   /* owned; object of strings, or NULL */
+    char *startup_code; /* owned, or NULL */
+    bool egress;
 };
 
 /* Write m to "<dir>/<short_id>.json" (mode 0600) by renaming a temporary file over it.

@@ -95,6 +95,20 @@ static int adopt(struct session_registry *reg, struct tenant *tenant, const stru
     if (s == NULL)
         return -ENOMEM;
     snprintf(s->container_id, sizeof(s->container_id), "%s", container_id);
+    {
+        struct request_settings st = {
+            .memory = m->memory,
+            .cpus = m->cpus,
+            .pids = m->pids,
+            .tmpfs = m->tmpfs,
+            .env = m->env,
+            .startup_code = m->startup_code,
+            .egress = m->egress,
+        };
+
+        if (session_apply_settings(s, &st) < 0)
+            return -ENOMEM;
+    }
     s->created_at = m->created_at;
     s->attempt_count = m->attempt_count;
     s->restarts = m->restarts;

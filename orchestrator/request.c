@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "util/json.h"
 #include "util/text.h"
 
@@ -467,52 +468,210 @@ void request_exec_cleanup(struct request_exec *r)
     r->replacement_codes = NULL;
 }
 
-int request_parse_session(const char *body, size_t len, json_object **tags, char *detail,
-                          size_t detail_len)
+static bool env_name_ok(const char *s, size_t len)
 {
-    static const char *const keys[] = {"tags", NULL};
-    json_object *obj = NULL;
+    if (len == 0 || len > REQUEST_ENV_NAME_MAX || strncmp(s, "KERNELBOX_", 10) == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
+            return false;
+    }
+    return true;
+}
+
+/* A size given as a number of bytes or a string such as "256MiB". */
+static int size_field(json_object *v, const char *name, long long min, long long *out,
+                      char *detail, size_t detail_len)
+{
+    long long n = -1;
+
+    if (json_object_is_type(v, json_type_int)) {
+        n = json_object_get_int64(v);
+    } else if (json_object_is_type(v, json_type_string)) {
+        if (config_parse_size(json_object_get_string(v), &n) < 0)
+            n = -1;
+    }
+    if (n < min)
+        return fail(detail, detail_len, -EINVAL,
+                    "limits.%s: a size of at least %lld bytes (a number, or like \"256MiB\")",
+                    name, min);
+    *out = n;
+    return 0;
+}
+
+static int parse_limits(json_object *obj, struct request_settings *st, char *detail,
+                        size_t detail_len)
+{
+    static const char *const keys[] = {"memory", "cpus", "pids", "tmpfs", NULL};
+    json_object *lim = NULL, *v = NULL;
     int rc;
 
-    *tags = NULL;
+    if (!json_object_object_get_ex(obj, "limits", &lim) || lim == NULL)
+        return 0;
+    if (!json_object_is_type(lim, json_type_object))
+        return fail(detail, detail_len, -EINVAL, "limits: must be an object");
+    rc = check_keys(lim, keys, detail, detail_len);
+    if (rc < 0)
+        return rc;
+    if (json_object_object_get_ex(lim, "memory", &v) && v != NULL) {
+        rc = size_field(v, "memory", 32LL << 20, &st->memory, detail, detail_len);
+        if (rc < 0)
+            return rc;
+    }
+    if (json_object_object_get_ex(lim, "tmpfs", &v) && v != NULL) {
+        rc = size_field(v, "tmpfs", 1LL << 20, &st->tmpfs, detail, detail_len);
+        if (rc < 0)
+            return rc;
+    }
+    if (json_object_object_get_ex(lim, "cpus", &v) && v != NULL) {
+        double c = json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)
+                       ? json_object_get_double(v)
+                       : -1;
+
+        if (!isfinite(c) || c < 0.01 || c > 256)
+            return fail(detail, detail_len, -EINVAL, "limits.cpus: a number from 0.01 to 256");
+        st->cpus = c;
+    }
+    if (json_object_object_get_ex(lim, "pids", &v) && v != NULL) {
+        int64_t p = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+
+        if (p < 16 || p > 65536)
+            return fail(detail, detail_len, -EINVAL, "limits.pids: an integer from 16 to 65536");
+        st->pids = (long)p;
+    }
+    return 0;
+}
+
+static int parse_env(json_object *obj, struct request_settings *st, char *detail,
+                     size_t detail_len)
+{
+    json_object *env = NULL;
+    int n = 0;
+
+    if (!json_object_object_get_ex(obj, "env", &env) || env == NULL)
+        return 0;
+    if (!json_object_is_type(env, json_type_object))
+        return fail(detail, detail_len, -EINVAL, "env: must be an object of strings");
+    json_object_object_foreach(env, key, val)
+    {
+        if (++n > REQUEST_MAX_ENV)
+            return fail(detail, detail_len, -EINVAL, "env: at most %d variables",
+                        REQUEST_MAX_ENV);
+        if (!env_name_ok(key, strlen(key)))
+            return fail(detail, detail_len, -EINVAL,
+                        "env: '%.64s' is not a variable name ([A-Za-z_][A-Za-z0-9_]*, not "
+                        "KERNELBOX_*)",
+                        key);
+        if (!json_object_is_type(val, json_type_string) ||
+            strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val) ||
+            json_object_get_string_len(val) > REQUEST_ENV_VALUE_MAX)
+            return fail(detail, detail_len, -EINVAL,
+                        "env: the value of '%.64s' must be a string of at most %d bytes "
+                        "without NUL",
+                        key, REQUEST_ENV_VALUE_MAX);
+    }
+    st->env = json_object_get(env);
+    return 0;
+}
+
+int request_parse_create(const char *body, size_t len, bool kernel_fields,
+                         struct request_create *out, char *detail, size_t detail_len)
+{
+    static const char *const session_keys[] = {"tags", "limits", "env", "startup_code",
+                                               "network", NULL};
+    static const char *const kernel_keys[] = {"name", "session_name", "tags", "limits", "env",
+                                              "startup_code", "network", NULL};
+    json_object *obj = NULL, *v = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
     rc = parse_object(body, len, true, &obj, detail, detail_len);
     if (rc < 0 || obj == NULL)
         return rc;
-    rc = check_keys(obj, keys, detail, detail_len);
+    rc = check_keys(obj, kernel_fields ? kernel_keys : session_keys, detail, detail_len);
+    if (rc == 0 && kernel_fields)
+        rc = opt_name(obj, "name", &out->name, detail, detail_len);
+    if (rc == 0 && kernel_fields)
+        rc = opt_name(obj, "session_name", &out->session_name, detail, detail_len);
     if (rc == 0)
-        rc = parse_tags(obj, tags, detail, detail_len);
+        rc = parse_tags(obj, &out->tags, detail, detail_len);
+    if (rc == 0)
+        rc = parse_limits(obj, &out->settings, detail, detail_len);
+    if (rc == 0)
+        rc = parse_env(obj, &out->settings, detail, detail_len);
+    if (rc == 0 && json_object_object_get_ex(obj, "startup_code", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_string) ||
+            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v) ||
+            json_object_get_string_len(v) > REQUEST_STARTUP_CODE_MAX) {
+            rc = fail(detail, detail_len, -EINVAL,
+                      "startup_code: a string of at most %d bytes without NUL",
+                      REQUEST_STARTUP_CODE_MAX);
+        } else if (json_object_get_string_len(v) > 0) {
+            out->settings.startup_code = strdup(json_object_get_string(v));
+            if (out->settings.startup_code == NULL)
+                rc = -ENOMEM;
+        }
+    }
+    if (rc == 0 && json_object_object_get_ex(obj, "network", &v) && v != NULL) {
+        const char *net = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                   : "";
+
+        if (strcmp(net, "egress") == 0)
+            out->settings.egress = true;
+        else if (strcmp(net, "none") != 0)
+            rc = fail(detail, detail_len, -EINVAL, "network: must be 'none' or 'egress'");
+    }
     json_object_put(obj);
+    if (rc < 0)
+        request_create_cleanup(out);
     return rc;
+}
+
+void request_create_cleanup(struct request_create *c)
+{
+    free(c->name);
+    free(c->session_name);
+    json_object_put(c->tags);
+    json_object_put(c->settings.env);
+    free(c->settings.startup_code);
+    memset(c, 0, sizeof(*c));
+}
+
+int request_parse_session(const char *body, size_t len, json_object **tags, char *detail,
+                          size_t detail_len)
+{
+    struct request_create c;
+    int rc = request_parse_create(body, len, false, &c, detail, detail_len);
+
+    *tags = NULL;
+    if (rc < 0)
+        return rc;
+    *tags = c.tags;
+    c.tags = NULL;
+    request_create_cleanup(&c);
+    return 0;
 }
 
 int request_parse_kernel(const char *body, size_t len, char **name, char **session_name,
                          json_object **tags, char *detail, size_t detail_len)
 {
-    static const char *const keys[] = {"name", "session_name", "tags", NULL};
-    json_object *obj = NULL;
-    int rc;
+    struct request_create c;
+    int rc = request_parse_create(body, len, true, &c, detail, detail_len);
 
     *name = NULL;
     *session_name = NULL;
     *tags = NULL;
-    rc = parse_object(body, len, true, &obj, detail, detail_len);
-    if (rc < 0 || obj == NULL)
+    if (rc < 0)
         return rc;
-    rc = check_keys(obj, keys, detail, detail_len);
-    if (rc == 0)
-        rc = opt_name(obj, "name", name, detail, detail_len);
-    if (rc == 0)
-        rc = opt_name(obj, "session_name", session_name, detail, detail_len);
-    if (rc == 0)
-        rc = parse_tags(obj, tags, detail, detail_len);
-    json_object_put(obj);
-    if (rc < 0) {
-        free(*name);
-        free(*session_name);
-        json_object_put(*tags);
-        *name = NULL;
-        *session_name = NULL;
-        *tags = NULL;
-    }
-    return rc;
+    *name = c.name;
+    *session_name = c.session_name;
+    *tags = c.tags;
+    c.name = NULL;
+    c.session_name = NULL;
+    c.tags = NULL;
+    request_create_cleanup(&c);
+    return 0;
 }

@@ -84,13 +84,46 @@ int request_parse_exec(const char *body, size_t len, bool retry, struct request_
 
 void request_exec_cleanup(struct request_exec *r);
 
-/* Parse an optional session body {"tags": {...}}. An empty body gives *tags = NULL.
- * Returns like request_parse_exec(); *tags is a new reference or NULL. */
+/* Settings a session may be created with; every field is optional. */
+struct request_settings {
+    long long memory; /* bytes; 0 when not given */
+    double cpus;      /* 0 when not given */
+    long pids;        /* 0 when not given */
+    long long tmpfs;  /* bytes; 0 when not given */
+    json_object *env; /* object of strings, or NULL; owned */
+    char *startup_code; /* or NULL; owned */
+    bool egress;        /* network "egress" rather than "none" */
+};
+
+#define REQUEST_MAX_ENV 64
+#define REQUEST_ENV_NAME_MAX 128
+#define REQUEST_ENV_VALUE_MAX 4096
+#define REQUEST_STARTUP_CODE_MAX 65536
+
+/* What POST /sessions/{name} and POST /kernels may carry. */
+struct request_create {
+    char *name;         /* POST /kernels only */
+    char *session_name; /* POST /kernels only */
+    json_object *tags;
+    struct request_settings settings;
+};
+
+/* Parse a create body: {"tags", "limits", "env", "startup_code", "network"} and, when
+ * kernel_fields, also "name" and "session_name". An empty body is all defaults. Returns like
+ * request_parse_exec(); free out with request_create_cleanup(). Limits are checked for form
+ * and sanity here; against a tenant's maxima by the session layer. */
+int request_parse_create(const char *body, size_t len, bool kernel_fields,
+                         struct request_create *out, char *detail, size_t detail_len);
+
+void request_create_cleanup(struct request_create *c);
+
+/* request_parse_create() keeping only the tags (settings are parsed and checked, then
+ * dropped). An empty body gives *tags = NULL. *tags is a new reference or NULL. */
 int request_parse_session(const char *body, size_t len, json_object **tags, char *detail,
                           size_t detail_len);
 
-/* Parse an optional POST /kernels body {"name", "session_name", "tags"}. Returns like
- * request_parse_exec(); outputs are owned by the caller (free / json_object_put). */
+/* request_parse_create() for POST /kernels keeping only the names and tags. Outputs are owned
+ * by the caller (free / json_object_put). */
 int request_parse_kernel(const char *body, size_t len, char **name, char **session_name,
                          json_object **tags, char *detail, size_t detail_len);
 

@@ -4,6 +4,7 @@
 #define KERNELBOX_SESSION_INT_H
 
 #include "kernel.h"
+#include "request.h"
 #include "result.h"
 #include "secret.h"
 #include "session.h"
@@ -84,6 +85,14 @@ struct session {
     bool adopting;            /* a kernel found running at start-up, being reconnected */
     bool pooled;              /* a warm kernel waiting in reg->pool for a session */
     struct tenant *tenant;    /* whose session it is; NULL while pooled */
+    /* How its container is made: the daemon's defaults unless the session asked otherwise. */
+    long long memory;
+    double cpus;
+    long pids;
+    long long tmpfs;
+    json_object *env;     /* object of strings, or NULL */
+    char *startup_code;   /* run after KERNELBOX_STARTUP_CODE, or NULL */
+    bool egress;
     uint64_t start_begin_us;  /* when the current start began, for the ready log */
     long create_ms;           /* engine time of the current start */
     long engine_start_ms;
@@ -147,6 +156,12 @@ void session_job_complete(struct session_registry *reg, struct session_job *job,
 struct session *session_alloc(struct session_registry *reg, struct tenant *tenant,
                               const char *kernel_id, const char *short_id, const char *name,
                               const char *session_name, json_object *tags);
+
+/* Take the settings (borrowed) for a session not started yet. Returns 0 or -ENOMEM. */
+int session_apply_settings(struct session *s, const struct request_settings *st);
+
+/* Whether s was made with the daemon's defaults (so a warm kernel can stand in for it). */
+bool session_default_settings(const struct request_settings *st);
 
 /* Record the metadata of a freshly allocated session and create its container. */
 void session_start_new(struct session *s);

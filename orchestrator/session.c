@@ -90,6 +90,40 @@ static void fail_list(struct session_registry *reg, struct list_node *list, int 
 
 /* ---- kernel objects ------------------------------------------------------------------- */
 
+/* Whether an environment variable's name says its value is a secret. */
+static bool secret_name(const char *name)
+{
+    static const char *const words[] = {"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD",
+                                        "CREDENTIAL", "AUTH", "PRIVATE"};
+    char upper[REQUEST_ENV_NAME_MAX + 1];
+    size_t i;
+
+    for (i = 0; name[i] != '\0' && i < REQUEST_ENV_NAME_MAX; i++)
+        upper[i] = (char)((name[i] >= 'a' && name[i] <= 'z') ? name[i] - 32 : name[i]);
+    upper[i] = '\0';
+    for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+        if (strstr(upper, words[w]) != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* The session's environment as the API shows it: values of secret-looking names hidden. */
+static json_object *env_json(json_object *env)
+{
+    json_object *out = json_object_new_object();
+
+    if (env == NULL)
+        return out;
+    json_object_object_foreach(env, key, val)
+    {
+        json_object_object_add(out, key,
+                               secret_name(key) ? json_object_new_string("<redacted>")
+                                                : json_object_get(val));
+    }
+    return out;
+}
+
 json_object *session_json(const struct session *s)
 {
     const struct config *cfg = s->reg->cfg;
@@ -120,10 +154,14 @@ json_object *session_json(const struct session *s)
     json_object_object_add(obj, "image", json_object_new_string(cfg->image));
     json_object_object_add(obj, "runtime",
                            json_object_new_string(cfg->runtime[0] ? cfg->runtime : "default"));
-    json_object_object_add(limits, "memory_bytes", json_object_new_int64(cfg->memory_limit));
-    json_object_object_add(limits, "cpus", json_object_new_double(cfg->cpus));
-    json_object_object_add(limits, "pids", json_object_new_int64(cfg->pids_limit));
-    json_object_object_add(limits, "tmpfs_bytes", json_object_new_int64(cfg->tmpfs_size));
+    json_object_object_add(limits, "memory_bytes", json_object_new_int64(s->memory));
+    json_object_object_add(limits, "cpus", json_object_new_double(s->cpus));
+    json_object_object_add(limits, "pids", json_object_new_int64(s->pids));
+    json_object_object_add(limits, "tmpfs_bytes", json_object_new_int64(s->tmpfs));
+    json_object_object_add(obj, "env", env_json(s->env));
+    json_object_object_add(obj, "startup_code",
+                           s->startup_code ? json_object_new_string(s->startup_code) : NULL);
+    json_object_object_add(obj, "network", json_object_new_string(s->egress ? "egress" : "none"));
     json_object_object_add(obj, "limits", limits);
     json_object_object_add(obj, "restarts", json_object_new_int64(s->restarts));
     json_object_object_add(obj, "dead_reason",
@@ -312,10 +350,12 @@ static void lc_run(struct work *w)
             .user = "1000:1000",
             .seccomp_json = reg->p.seccomp_json,
             .runtime = cfg->runtime,
-            .memory_bytes = cfg->memory_limit,
-            .cpus = cfg->cpus,
-            .pids_limit = cfg->pids_limit,
-            .tmpfs_bytes = cfg->tmpfs_size,
+            .memory_bytes = s->memory,
+            .cpus = s->cpus,
+            .pids_limit = s->pids,
+            .tmpfs_bytes = s->tmpfs,
+            .env = s->env,
+            .network = s->egress ? reg->p.egress_network : NULL,
         };
 
         snprintf(name, sizeof(name), "kernelbox-%s", s->short_id);
@@ -328,6 +368,13 @@ static void lc_run(struct work *w)
         rc = write_connection_file(s->dir, lc->key, lc->err, sizeof(lc->err));
         if (rc < 0)
             break;
+        if (spec.network != NULL) {
+            /* Made at start-up; made again if the engine was away then or it was removed. */
+            rc = b->ops->network_ensure(b, spec.network, reg->p.instance, lc->err,
+                                        sizeof(lc->err));
+            if (rc < 0)
+                break;
+        }
         t0 = now_us();
         rc = b->ops->create(b, &spec, lc->container_id, lc->err, sizeof(lc->err));
         lc->create_ms = (long)((now_us() - t0) / 1000);
@@ -763,9 +810,10 @@ static void handshake_complete(struct session *s)
         became_ready(s);
         return;
     }
-    if (reg->cfg->startup_code != NULL) {
-        s->hs_phase = 2;
-        start_exec(s, NULL, reg->cfg->startup_code);
+    if (reg->cfg->startup_code != NULL || s->startup_code != NULL) {
+        /* Phase 2: the daemon's startup code; phase 3: the session's own. */
+        s->hs_phase = reg->cfg->startup_code != NULL ? 2 : 3;
+        start_exec(s, NULL, s->hs_phase == 2 ? reg->cfg->startup_code : s->startup_code);
         return;
     }
     s->hs_phase = 0;
@@ -1081,18 +1129,29 @@ static void exec_finish(struct session *s)
 
         result_free(e->result);
         e->result = NULL;
+        const char *what = s->hs_phase == 3 ? "the session's startup_code"
+                                            : "KERNELBOX_STARTUP_CODE";
+
         if (st == RESULT_SUCCESS && s->state != ST_DEAD && s->kernel != NULL) {
             json_object_put(body);
+            if (s->hs_phase == 2 && s->startup_code != NULL) {
+                s->hs_phase = 3;
+                start_exec(s, NULL, s->startup_code);
+                return;
+            }
             s->hs_phase = 0;
             became_ready(s);
             return;
         }
-        snprintf(detail, sizeof(detail), "KERNELBOX_STARTUP_CODE failed (%s)",
-                 result_status_name(st));
+        snprintf(detail, sizeof(detail), "%s failed (%s)", what, result_status_name(st));
         if (body != NULL && json_object_object_get_ex(body, "error", &err) && err != NULL &&
-            json_object_object_get_ex(err, "evalue", &v))
-            snprintf(detail, sizeof(detail), "KERNELBOX_STARTUP_CODE failed: %s",
-                     json_object_get_string(v));
+            json_object_object_get_ex(err, "evalue", &v)) {
+            json_object *ename = NULL;
+
+            json_object_object_get_ex(err, "ename", &ename);
+            snprintf(detail, sizeof(detail), "%s failed: %s: %s", what,
+                     ename ? json_object_get_string(ename) : "Error", json_object_get_string(v));
+        }
         json_object_put(body);
         if (s->state != ST_DEAD)
             session_start_failed(s, -EIO, detail);
@@ -1234,6 +1293,10 @@ struct session *session_alloc(struct session_registry *reg, struct tenant *tenan
     s->generation = 1;
     s->state = ST_STARTING;
     s->pooled = pooled;
+    s->memory = reg->cfg->memory_limit;
+    s->cpus = reg->cfg->cpus;
+    s->pids = reg->cfg->pids_limit;
+    s->tmpfs = reg->cfg->tmpfs_size;
     s->tenant = tenant;
     if (pooled) {
         list_push_back(&reg->pool, &s->node);
@@ -1260,15 +1323,23 @@ void session_start_new(struct session *s)
 
 /* A new session: a warm kernel from the pool when one is ready, else a new container. */
 static struct session *session_new(struct session_registry *reg, struct tenant *tenant,
-                                   const char *name, const char *session_name, json_object *tags)
+                                   const char *name, const char *session_name, json_object *tags,
+                                   const struct request_settings *settings)
 {
-    struct session *s = pool_take(reg, tenant, name, session_name, tags);
+    /* A warm kernel was made with the defaults: it can only stand in for a default session. */
+    struct session *s = session_default_settings(settings)
+                            ? pool_take(reg, tenant, name, session_name, tags)
+                            : NULL;
 
     if (s != NULL)
         return s;
     s = session_alloc(reg, tenant, NULL, NULL, name, session_name, tags);
     if (s == NULL)
         return NULL;
+    if (session_apply_settings(s, settings) < 0) {
+        session_destroy(s);
+        return NULL;
+    }
     log_info(&(struct log_ctx){.session = session_name ? session_name : s->kernel_id},
              "session.create", "creating kernel %s", s->kernel_id);
     session_start_new(s);
@@ -1292,6 +1363,13 @@ void session_save_meta(struct session *s)
     m.generation = s->generation;
     m.pooled = s->pooled;
     snprintf(m.tenant, sizeof(m.tenant), "%s", s->tenant ? s->tenant->name : "");
+    m.memory = s->memory;
+    m.cpus = s->cpus;
+    m.pids = s->pids;
+    m.tmpfs = s->tmpfs;
+    m.env = s->env;
+    m.startup_code = s->startup_code;
+    m.egress = s->egress;
     rc = meta_write(s->reg->cfg->runtime_dir, &m);
     if (rc < 0)
         log_error(&(struct log_ctx){.session = s->session_name}, "session.meta",
@@ -1312,8 +1390,38 @@ static void unlink_session(struct session *s)
     list_remove(&s->node);
 }
 
+int session_apply_settings(struct session *s, const struct request_settings *st)
+{
+    if (st == NULL)
+        return 0;
+    if (st->memory > 0)
+        s->memory = st->memory;
+    if (st->cpus > 0)
+        s->cpus = st->cpus;
+    if (st->pids > 0)
+        s->pids = st->pids;
+    if (st->tmpfs > 0)
+        s->tmpfs = st->tmpfs;
+    s->egress = st->egress;
+    json_object_put(s->env);
+    s->env = st->env ? json_object_get(st->env) : NULL;
+    free(s->startup_code);
+    s->startup_code = NULL;
+    if (st->startup_code != NULL && (s->startup_code = strdup(st->startup_code)) == NULL)
+        return -ENOMEM;
+    return 0;
+}
+
+bool session_default_settings(const struct request_settings *st)
+{
+    return st == NULL || (st->memory == 0 && st->cpus == 0 && st->pids == 0 && st->tmpfs == 0 &&
+                          st->env == NULL && st->startup_code == NULL && !st->egress);
+}
+
 void session_destroy(struct session *s)
 {
+    json_object_put(s->env);
+    free(s->startup_code);
     drop_kernel(s);
     stop_exec_timers(s);
     list_remove(&s->kick.node);
@@ -1391,6 +1499,45 @@ static bool admit_session(struct session_registry *reg, struct tenant *tenant,
     return true;
 }
 
+/* Whether the settings a session asks for stay within its tenant's maxima and what the daemon
+ * allows; if not, job is answered with 422 and false returned. */
+static bool admit_settings(struct session_registry *reg, const struct tenant *tenant,
+                           const struct request_settings *st, struct session_job *job)
+{
+    const struct auth_quota *q = &tenant->quota;
+
+    if (st == NULL)
+        return true;
+    if (st->memory > q->max_memory) {
+        session_job_complete(reg, job, -EINVAL, NULL,
+                             "limits.memory: above this tenant's maximum of %lld bytes",
+                             q->max_memory);
+        return false;
+    }
+    if (st->cpus > q->max_cpus) {
+        session_job_complete(reg, job, -EINVAL, NULL,
+                             "limits.cpus: above this tenant's maximum of %g", q->max_cpus);
+        return false;
+    }
+    if (st->pids > q->max_pids) {
+        session_job_complete(reg, job, -EINVAL, NULL,
+                             "limits.pids: above this tenant's maximum of %ld", q->max_pids);
+        return false;
+    }
+    if (st->tmpfs > q->max_tmpfs) {
+        session_job_complete(reg, job, -EINVAL, NULL,
+                             "limits.tmpfs: above this tenant's maximum of %lld bytes",
+                             q->max_tmpfs);
+        return false;
+    }
+    if (st->egress && reg->p.egress_network == NULL) {
+        session_job_complete(reg, job, -EINVAL, NULL,
+                             "network: egress is not allowed here (KERNELBOX_ALLOW_EGRESS)");
+        return false;
+    }
+    return true;
+}
+
 /* Answer job with the kernel object once s is ready; a dead kernel is replaced first. */
 static void wait_ready(struct session *s, struct session_job *job)
 {
@@ -1404,7 +1551,8 @@ static void wait_ready(struct session *s, struct session_job *job)
 }
 
 void session_get_or_create(struct session_registry *reg, struct tenant *tenant,
-                           const char *name, json_object *tags, struct session_job *job)
+                           const char *name, json_object *tags,
+                           const struct request_settings *settings, struct session_job *job)
 {
     struct session *s;
 
@@ -1413,9 +1561,9 @@ void session_get_or_create(struct session_registry *reg, struct tenant *tenant,
         return;
     s = session_find_named(reg, tenant, name);
     if (s == NULL) {
-        if (!admit_session(reg, tenant, job))
+        if (!admit_session(reg, tenant, job) || !admit_settings(reg, tenant, settings, job))
             return;
-        s = session_new(reg, tenant, name, name, tags);
+        s = session_new(reg, tenant, name, name, tags, settings);
     }
     if (s == NULL) {
         session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
@@ -1426,7 +1574,7 @@ void session_get_or_create(struct session_registry *reg, struct tenant *tenant,
 
 void session_create_kernel(struct session_registry *reg, struct tenant *tenant,
                            const char *name, const char *session_name, json_object *tags,
-                           struct session_job *job)
+                           const struct request_settings *settings, struct session_job *job)
 {
     struct session *s;
 
@@ -1441,9 +1589,9 @@ void session_create_kernel(struct session_registry *reg, struct tenant *tenant,
                                  : session_name);
         return;
     }
-    if (!admit_session(reg, tenant, job))
+    if (!admit_session(reg, tenant, job) || !admit_settings(reg, tenant, settings, job))
         return;
-    s = session_new(reg, tenant, name, session_name, tags);
+    s = session_new(reg, tenant, name, session_name, tags, settings);
     if (s == NULL) {
         session_job_complete(reg, job, -EIO, NULL, "cannot create a kernel: out of memory");
         return;
@@ -1497,7 +1645,7 @@ void session_execute_named(struct session_registry *reg, struct tenant *tenant,
         /* Refuse before creating a session the execution could not use. */
         if (over_execution_quota(reg, tenant, job) || !admit_session(reg, tenant, job))
             return;
-        s = session_new(reg, tenant, name, name, NULL);
+        s = session_new(reg, tenant, name, name, NULL, NULL);
     }
     if (s == NULL) {
         session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
@@ -1522,7 +1670,7 @@ void session_files(struct session_registry *reg, struct tenant *tenant, const ch
     if (s == NULL) {
         if (over_execution_quota(reg, tenant, job) || !admit_session(reg, tenant, job))
             return;
-        s = session_new(reg, tenant, name, name, NULL);
+        s = session_new(reg, tenant, name, name, NULL, NULL);
     }
     if (s == NULL) {
         session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");

@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "request.h"
 #include "loop.h"
 #include "util/buf.h"
 #include "util/list.h"
@@ -101,6 +102,7 @@ struct session_registry_params {
     const char *seccomp_json;     /* the kernel containers' profile */
     const struct secret *secret;  /* kernel keys are derived from it */
     struct tenants *tenants;      /* quotas and counts per tenant */
+    const char *egress_network;   /* the network of egress sessions; NULL: egress refused */
 };
 
 /* Create the registry. Returns NULL on failure. */
@@ -156,15 +158,17 @@ bool session_alive(const struct session *s);
 json_object *session_list_json(struct session_registry *reg, const struct tenant *tenant);
 
 /* Get or create the session called name; body is its kernel object once it is ready. tags
- * (borrowed) apply only when the session is created. */
+ * and settings (borrowed, may be NULL) apply only when the session is created; settings
+ * above the tenant's maxima fail with -EINVAL. */
 void session_get_or_create(struct session_registry *reg, struct tenant *tenant,
-                           const char *name, json_object *tags, struct session_job *job);
+                           const char *name, json_object *tags,
+                           const struct request_settings *settings, struct session_job *job);
 
 /* Create a kernel (POST /kernels). name and session_name may be NULL; a name or session name
  * already used by a live kernel fails with -EEXIST. */
 void session_create_kernel(struct session_registry *reg, struct tenant *tenant,
                            const char *name, const char *session_name, json_object *tags,
-                           struct session_job *job);
+                           const struct request_settings *settings, struct session_job *job);
 
 /* Run job->exec on the session called name, creating it if needed; body is the result. */
 void session_execute_named(struct session_registry *reg, struct tenant *tenant,

@@ -50,6 +50,14 @@ static void effective_quota(const struct tenants *t, struct tenant *x)
         x->quota.rate = over.rate;
     if (over.burst > 0)
         x->quota.burst = over.burst;
+    if (over.max_memory > 0)
+        x->quota.max_memory = over.max_memory;
+    if (over.max_cpus > 0)
+        x->quota.max_cpus = over.max_cpus;
+    if (over.max_pids > 0)
+        x->quota.max_pids = over.max_pids;
+    if (over.max_tmpfs > 0)
+        x->quota.max_tmpfs = over.max_tmpfs;
     if (x->tokens > x->quota.burst)
         x->tokens = x->quota.burst;
 }
