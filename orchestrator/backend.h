@@ -78,6 +78,8 @@ struct backend_ops {
      * labelled for this daemon; create it when missing. */
     int (*network_ensure)(struct backend *b, const char *name, const char *instance, char *err,
                           size_t errlen);
+    /* Remove a network; a missing one is not an error. */
+    int (*network_remove)(struct backend *b, const char *name, char *err, size_t errlen);
     /* Give a container a new name. */
     int (*rename)(struct backend *b, const char *id, const char *name, char *err,
                   size_t errlen);

@@ -526,6 +526,19 @@ static int op_network_ensure(struct backend *b, const char *name, const char *in
     return rc == -EEXIST ? 0 : rc;
 }
 
+static int op_network_remove(struct backend *b, const char *name, char *err, size_t errlen)
+{
+    char path[300];
+    int rc;
+
+    if (!id_ok(name))
+        return -EINVAL;
+    snprintf(path, sizeof(path), "/networks/%s", name);
+    rc = simple_call((struct docker *)b, "DELETE", path, NULL, DOCKER_TIMEOUT_MS, NULL, err,
+                     errlen);
+    return rc == -ENOENT ? 0 : rc;
+}
+
 static int op_rename(struct backend *b, const char *id, const char *name, char *err,
                      size_t errlen)
 {
@@ -703,6 +716,7 @@ static const struct backend_ops docker_ops = {
     .remove = op_remove,
     .list = op_list,
     .network_ensure = op_network_ensure,
+    .network_remove = op_network_remove,
     .rename = op_rename,
     .inspect = op_inspect,
     .events = op_events,

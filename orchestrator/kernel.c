@@ -3,6 +3,7 @@
 #include "kernel.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,14 @@
 #include "log.h"
 #include "util/text.h"
 
-#define KERNEL_MAX_MSG (32LL << 20)      /* one frame from shell or iopub */
+/* A kernel is hostile: what it can make the daemon hold is bounded per kernel by the largest
+ * message it may send times the messages queued for it. A larger message drops the
+ * connection (libzmq reconnects); a full queue holds the kernel back (shell) or drops its
+ * broadcasts (iopub). */
+#define KERNEL_MAX_MSG (8LL << 20)       /* one frame from shell or iopub */
+#define KERNEL_RCVHWM 2                  /* messages queued per socket */
+#define KERNEL_PUMP_BYTES (4u << 20)     /* bytes handled per kernel per loop iteration */
+#define KERNEL_TRIM_BYTES (1u << 20)     /* after messages this large, give memory back */
 #define KERNEL_MAX_SMALL_MSG (1LL << 20) /* control, stdin, heartbeat */
 #define KERNEL_PUMP_BUDGET 64            /* messages per socket per loop iteration */
 #define KERNEL_SESSION_HEX 32
@@ -119,6 +127,7 @@ static int open_socket(struct kernel *k, void *zctx, enum kernel_channel c, cons
     set_int(s->sock, ZMQ_RECONNECT_IVL, 10);
     set_int(s->sock, ZMQ_RECONNECT_IVL_MAX, 200);
     zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    set_int(s->sock, ZMQ_RCVHWM, KERNEL_RCVHWM);
     if (c == KERNEL_SHELL || c == KERNEL_STDIN) {
         /* The kernel routes stdin requests to the identity of the shell client. */
         zmq_setsockopt(s->sock, ZMQ_ROUTING_ID, k->session, KERNEL_SESSION_HEX);
@@ -357,7 +366,8 @@ static void pump_heartbeat(struct kernel *k)
 static void pump(struct kernel *k)
 {
     zmq_msg_t frames[WIRE_MAX_FRAMES];
-    bool more_left = false;
+    bool more_left = false, big = false;
+    size_t bytes = 0;
 
     for (int c = 0; c < KERNEL_NCHANNELS && !k->closed; c++) {
         void *sock = k->ch[c].sock;
@@ -368,7 +378,10 @@ static void pump(struct kernel *k)
             pump_heartbeat(k);
             continue;
         }
-        while (budget-- > 0 && !k->closed) {
+        /* A fair share per iteration, in messages and in bytes, so that one kernel cannot
+         * stall the loop for every other session. */
+        while (budget-- > 0 && bytes < KERNEL_PUMP_BYTES && !k->closed) {
+            size_t size = 0;
             int n;
 
             if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) != 0 || !(events & ZMQ_POLLIN))
@@ -380,13 +393,19 @@ static void pump(struct kernel *k)
                 k->dropped++;
                 continue;
             }
+            for (int i = 0; i < n; i++)
+                size += zmq_msg_size(&frames[i]);
+            bytes += size;
+            big = big || size >= KERNEL_TRIM_BYTES;
             dispatch(k, (enum kernel_channel)c, frames, n);
             for (int i = 0; i < n; i++)
                 zmq_msg_close(&frames[i]);
         }
-        if (budget < 0)
+        if (budget < 0 || bytes >= KERNEL_PUMP_BYTES)
             more_left = true;
     }
+    if (big)
+        malloc_trim(0); /* large messages leave large free blocks: hand them back */
     if (more_left && !k->closed)
         loop_defer(k->loop, &k->pump);
     /* Reading ZMQ_EVENTS re-arms the edge-triggered descriptors. */

@@ -364,9 +364,12 @@ static int run(struct daemon *d)
     }
     bool engine_up = rc == 0;
 
+    snprintf(d->egress_network, sizeof(d->egress_network), "kernelbox-egress-%s", d->instance);
+    if (!d->cfg.allow_egress && engine_up) {
+        /* Egress was allowed by an earlier run: its network goes with it. */
+        d->backend->ops->network_remove(d->backend, d->egress_network, err, sizeof(err));
+    }
     if (d->cfg.allow_egress) {
-        snprintf(d->egress_network, sizeof(d->egress_network), "kernelbox-egress-%s",
-                 d->instance);
         if (engine_up &&
             d->backend->ops->network_ensure(d->backend, d->egress_network, d->instance, err,
                                             sizeof(err)) < 0) {
@@ -469,6 +472,9 @@ static int run(struct daemon *d)
         log_error(NULL, "loop.failed", "event loop failed: %s", strerror(-rc));
         return 1;
     }
+    if (d->cfg.allow_egress && d->cfg.shutdown_remove &&
+        d->backend->ops->network_remove(d->backend, d->egress_network, err, sizeof(err)) < 0)
+        log_warn(NULL, "shutdown.network", "%s", err);
     return 0;
 }
 

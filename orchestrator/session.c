@@ -987,7 +987,9 @@ static void exec_attempt(struct session *s)
     json_object_object_add(content, "store_history", json_object_new_boolean(!silent));
     json_object_object_add(content, "user_expressions", json_object_new_object());
     json_object_object_add(content, "allow_stdin", json_object_new_boolean(0));
-    json_object_object_add(content, "stop_on_error", json_object_new_boolean(1));
+    /* One execution at a time already; aborting "queued" requests after an error would only
+     * abort the next one if it arrived within the kernel's abort window. */
+    json_object_object_add(content, "stop_on_error", json_object_new_boolean(0));
     rc = kernel_send(s->kernel, KERNEL_SHELL, "execute_request", content, on_exec_msg, &e->req);
     json_object_put(content);
     if (rc < 0) {
@@ -1105,7 +1107,9 @@ static void on_exec_msg(struct kernel_request *req, enum kernel_channel ch,
         attempt_done(s);
         return;
     }
-    if (e->got_reply && !loop_timer_armed(&e->idle_wait))
+    /* After the reply, wait for "idle" as long as output for this execution keeps coming:
+     * only a quiet iopub means the broadcast was lost. */
+    if (e->got_reply && (msg != NULL || !loop_timer_armed(&e->idle_wait)))
         loop_timer_start(s->reg->p.loop, &e->idle_wait, now_ms() + IDLE_AFTER_REPLY_MS);
 }
 

@@ -10,9 +10,8 @@ VERIFY = os.path.join(os.path.dirname(__file__), "..", "..", "seccomp", "verify.
 
 
 def test_profile_allows_the_kernel_and_denies_the_dangerous():
-    before = set(kbtest.containers("kernelbox.managed=true"))
+    # verify.sh labels its containers with a label of its own run and fails if any is left.
     out = subprocess.run(["bash", VERIFY, kbtest.IMAGE], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "all checks passed" in out.stdout
-    assert set(kbtest.containers("kernelbox.managed=true")) == before
