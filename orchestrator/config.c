@@ -71,7 +71,7 @@ static const struct option_def options[] = {
     {"KERNELBOX_PIDS_LIMIT", "--pids-limit", OPT_INT, "256", 16, 65536, FIELD(pids_limit),
      "processes and threads each kernel container may hold"},
     {"KERNELBOX_TMPFS_SIZE", "--tmpfs-size", OPT_SIZE, "256MiB", 1 * MIB, 64 * 1024 * MIB,
-     FIELD(tmpfs_size), "size of the writable /tmp of each kernel container"},
+     FIELD(tmpfs_size), "size of each writable tmpfs of a kernel container (/home/sandbox and /tmp)"},
     {"KERNELBOX_MAX_BODY", "--max-body", OPT_SIZE, "1MiB", 1024, 64 * MIB, FIELD(max_body),
      "largest HTTP request body accepted"},
     {"KERNELBOX_START_TIMEOUT", "--start-timeout", OPT_SECONDS, "30", 1, 600, FIELD(start_timeout),

@@ -5,6 +5,7 @@
  * base64-encoded in chunks, so no message approaches the socket's size cap. A file operation
  * takes its turn in the session's queue like an execution. */
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,8 +77,8 @@ static void send_chunk(struct session *s)
         n = strlen(lit_text(path)) + 128;
         expr = malloc(n);
         if (expr != NULL)
-            snprintf(expr, n, "__import__('kernelbox_files').read(%s, %zu, %u)", lit_text(path),
-                     e->file_offset, FILES_CHUNK);
+            snprintf(expr, n, "__import__('kernelbox_files').read(%s, %" PRIu64 ", %u)",
+                     lit_text(path), e->file_offset, FILES_CHUNK);
         break;
     case SESSION_FILE_WRITE: {
         size_t chunk = f->len - e->file_offset;
@@ -92,7 +93,7 @@ static void send_chunk(struct session *s)
         n = strlen(lit_text(path)) + (b64 ? strlen(b64) : 0) + 128;
         expr = b64 ? malloc(n) : NULL;
         if (expr != NULL)
-            snprintf(expr, n, "__import__('kernelbox_files').write(%s, %zu, '%s', %s)",
+            snprintf(expr, n, "__import__('kernelbox_files').write(%s, %" PRIu64 ", '%s', %s)",
                      lit_text(path), e->file_offset, b64,
                      e->file_offset + chunk == f->len ? "True" : "False");
         break;
@@ -164,7 +165,8 @@ static const char *helper_detail(const char *code)
     if (strcmp(code, "not_found") == 0)
         return "no such file or directory in the session";
     if (strcmp(code, "no_space") == 0)
-        return "the session's working directory is full (KERNELBOX_TMPFS_SIZE)";
+        return "the session's working directory is full (its tmpfs: limits.tmpfs, by default "
+               "KERNELBOX_TMPFS_SIZE)";
     if (strcmp(code, "not_empty") == 0 || strcmp(code, "exists") == 0)
         return "the path is in the way";
     return NULL;

@@ -3,6 +3,7 @@
 #include "http_api.h"
 
 #include <errno.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,7 +20,7 @@
 
 #define HTTP_HEADER_MEMORY (64u * 1024u)
 #define HTTP_CORS_MAX_AGE "600"
-#define HTTP_SSE_KEEPALIVE_MS 15000
+#define HTTP_SSE_KEEPALIVE_MS 10000
 #define HTTP_SSE_BLOCK (64u * 1024u)
 #define HTTP_REQUEST_ID_MAX 64
 /* A body over the cap is read and dropped up to this much more, so that the client can read
@@ -65,7 +66,7 @@ struct request_ctx {
     struct loop_timer sse_keepalive;
     struct buf body;
     bool too_large;
-    unsigned long long discarded;
+    unsigned long long received; /* body bytes read, kept or not */
     bool suspended;
     bool has_response;
     unsigned int status;
@@ -189,7 +190,7 @@ static enum MHD_Result send_response(struct request_ctx *rc)
     if (rc->retry_after > 0) {
         char secs[32];
 
-        snprintf(secs, sizeof(secs), "%.0f", rc->retry_after < 1 ? 1 : rc->retry_after + 0.5);
+        snprintf(secs, sizeof(secs), "%.0f", rc->retry_after < 1 ? 1 : ceil(rc->retry_after));
         MHD_add_response_header(resp, "Retry-After", secs);
     }
     if (rc->api->p.cfg->cors_origins != NULL)
@@ -199,7 +200,8 @@ static enum MHD_Result send_response(struct request_ctx *rc)
          * page sets itself. */
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", rc->origin);
         if (rc->preflight) {
-            MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, DELETE");
+            MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                                    "GET, POST, PUT, DELETE");
             MHD_add_response_header(resp, "Access-Control-Allow-Headers",
                                     "Authorization, Content-Type, X-Request-Id");
             MHD_add_response_header(resp, "Access-Control-Max-Age", HTTP_CORS_MAX_AGE);
@@ -260,8 +262,7 @@ static void on_job_done(struct session_job *job)
             sse_append(rc, "failed", data);
         } else if (job->body != NULL) {
             json_object_object_del(job->body, "outputs");
-            sse_append(rc, "done", job->body);
-            job->body = NULL;
+            sse_append(rc, "done", job->body); /* borrowed: session_job_cleanup() frees it */
         }
         json_object_put(data);
         rc->sse_finished = true;
@@ -470,10 +471,10 @@ static enum MHD_Result queue_stream(struct request_ctx *rc)
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     MHD_add_response_header(resp, "X-Request-Id", rc->request_id);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    if (rc->origin[0] != '\0') {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", rc->origin);
+    if (rc->api->p.cfg->cors_origins != NULL)
         MHD_add_response_header(resp, "Vary", "Origin");
-    }
+    if (rc->origin[0] != '\0')
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", rc->origin);
     ret = MHD_queue_response(rc->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -887,11 +888,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             rc->too_large = true;
             buf_cleanup(&rc->body);
         }
-        if (rc->too_large) {
-            rc->discarded += *upload_data_size;
-            if (rc->discarded > HTTP_DISCARD_MAX)
-                return MHD_NO; /* close: this client is not worth reading any further */
-        }
+        rc->received += *upload_data_size;
+        if (rc->too_large && rc->received > rc->body.max + HTTP_DISCARD_MAX)
+            return MHD_NO; /* close: this client is not worth reading any further */
         /* A client dribbling its body cannot hold the connection past the timeout. */
         if (now_us() - rc->started_us > (uint64_t)(api->p.cfg->connection_timeout * 1e6))
             return MHD_NO;

@@ -191,14 +191,15 @@ int request_route(enum http_method method, const char *path, struct route_match 
     int n;
 
     memset(m, 0, sizeof(*m));
-    if (len >= sizeof(copy))
-        return fail(detail, detail_len, -ENOENT, "Not Found");
+    /* The files route first: its {path} may be longer than any other path. */
     if (strncmp(path, "/sessions/", 10) == 0) {
         int rc = route_files(method, path, m, detail, detail_len);
 
         if (rc != -ENOENT)
             return rc;
     }
+    if (len >= sizeof(copy))
+        return fail(detail, detail_len, -ENOENT, "Not Found");
     memcpy(copy, path, len + 1);
     n = split(copy, segs);
     if (n < 0)

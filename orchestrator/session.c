@@ -1325,13 +1325,23 @@ void session_start_new(struct session *s)
     lc_submit(s, LC_CREATE);
 }
 
+/* Whether the daemon's default limits fit within the tenant's maxima. */
+static bool defaults_fit(const struct session_registry *reg, const struct tenant *tenant)
+{
+    const struct config *cfg = reg->cfg;
+
+    return cfg->memory_limit <= tenant->quota.max_memory && cfg->cpus <= tenant->quota.max_cpus &&
+           cfg->pids_limit <= tenant->quota.max_pids && cfg->tmpfs_size <= tenant->quota.max_tmpfs;
+}
+
 /* A new session: a warm kernel from the pool when one is ready, else a new container. */
 static struct session *session_new(struct session_registry *reg, struct tenant *tenant,
                                    const char *name, const char *session_name, json_object *tags,
                                    const struct request_settings *settings)
 {
-    /* A warm kernel was made with the defaults: it can only stand in for a default session. */
-    struct session *s = session_default_settings(settings)
+    /* A warm kernel was made with the defaults: it can only stand in for a default session of
+     * a tenant allowed the defaults. */
+    struct session *s = session_default_settings(settings) && defaults_fit(reg, tenant)
                             ? pool_take(reg, tenant, name, session_name, tags)
                             : NULL;
 
@@ -1340,6 +1350,15 @@ static struct session *session_new(struct session_registry *reg, struct tenant *
     s = session_alloc(reg, tenant, NULL, NULL, name, session_name, tags);
     if (s == NULL)
         return NULL;
+    /* A tenant with lower maxima than the daemon's defaults gets its maxima by default. */
+    if (s->memory > tenant->quota.max_memory)
+        s->memory = tenant->quota.max_memory;
+    if (s->cpus > tenant->quota.max_cpus)
+        s->cpus = tenant->quota.max_cpus;
+    if (s->pids > tenant->quota.max_pids)
+        s->pids = tenant->quota.max_pids;
+    if (s->tmpfs > tenant->quota.max_tmpfs)
+        s->tmpfs = tenant->quota.max_tmpfs;
     if (session_apply_settings(s, settings) < 0) {
         session_destroy(s);
         return NULL;

@@ -86,17 +86,38 @@ def test_tenant_maxima_from_the_keys_file():
     import hashlib
     import os
     key = "tenant-big-" + os.urandom(12).hex()
+    small_key = "tenant-small-" + os.urandom(12).hex()
     path = f"/run/kbt-keys-{os.urandom(4).hex()}.txt"
     with open(path, "w", encoding="ascii") as f:
         f.write(f"big {hashlib.sha256(key.encode()).hexdigest()}\n"
-                "big quota memory=1GiB cpus=2\n")
+                "big quota memory=1GiB cpus=2\n"
+                f"small {hashlib.sha256(small_key.encode()).hexdigest()}\n"
+                "small quota memory=96MiB cpus=0.25 pids=32 tmpfs=8MiB\n")
     os.chmod(path, 0o600)
-    d = Daemon(env={"KERNELBOX_API_KEYS_FILE": path, "KERNELBOX_API_KEY": None}, key=key).start()
+    # A warm pool made with the daemon's defaults, which the small tenant may not have.
+    d = Daemon(env={"KERNELBOX_API_KEYS_FILE": path, "KERNELBOX_API_KEY": None,
+                    "KERNELBOX_POOL_SIZE": "1"}, key=key).start()
+    small = Daemon.__new__(Daemon)
+    small.__dict__.update(d.__dict__)
+    small.key = small_key
     try:
         resp = d.post("/sessions/roomy", {"limits": {"memory": "1GiB", "cpus": 2}})
         assert resp.status == 200, resp
         assert resp.json()["limits"]["memory_bytes"] == 1 << 30
         assert d.post("/sessions/greedy", {"limits": {"memory": "2GiB"}}).status == 422
+        # A tenant whose maxima lie under the defaults gets its maxima, never a warm kernel
+        # made with more.
+        kbtest.wait_for(lambda: len(d.containers()) == 2, 60, "the warm kernel")
+        resp = small.post("/sessions/tight")
+        assert resp.status == 200, resp
+        assert resp.json()["limits"] == {"memory_bytes": 96 << 20, "cpus": 0.25, "pids": 32,
+                                         "tmpfs_bytes": 8 << 20}, resp.json()
+        tight = resp.json()
+        host = container_of(d, tight["kernel_id"])["HostConfig"]
+        assert host["Memory"] == 96 << 20 and host["NanoCpus"] == 250_000_000
+        assert host["PidsLimit"] == 32 and "size=8388608" in host["Tmpfs"]["/tmp"]
+        assert small.execute("tight", "1 + 1")["return_value"] == "2"
+        assert small.delete("/kernels").status == 200
     finally:
         finish(d)
         os.unlink(path)

@@ -1,6 +1,6 @@
-/* The embedded OpenAPI description against the daemon's router and body parser: the document
+/* The embedded OpenAPI description against the daemon's router and body parsers: the document
  * parses, it describes exactly the operations kernelboxd serves, and the request schemas agree
- * with what request_parse_exec() accepts. */
+ * with what request_parse_exec() and request_parse_create() accept. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,13 +44,21 @@ static const struct served_op served[] = {
     {"post", "/kernels/{identifier}/interrupt", ROUTE_KERNEL_INTERRUPT},
     {"post", "/kernels/{identifier}/execute", ROUTE_KERNEL_EXECUTE},
     {"post", "/kernels/{identifier}/execute/retry", ROUTE_KERNEL_RETRY},
+    {"get", "/sessions/{name}/files", ROUTE_SESSION_FILES},
+    {"get", "/sessions/{name}/files/{path}", ROUTE_SESSION_FILES},
+    {"put", "/sessions/{name}/files/{path}", ROUTE_SESSION_FILES},
+    {"delete", "/sessions/{name}/files/{path}", ROUTE_SESSION_FILES},
 };
 
 #define NSERVED (sizeof(served) / sizeof(served[0]))
-#define LAST_ROUTE ROUTE_KERNEL_RETRY
+#define LAST_ROUTE ROUTE_SESSION_FILES
 
-static const char *const http_methods[] = {"get", "post", "delete"};
-static const char *const other_methods[] = {"put", "patch", "head", "options", "trace"};
+/* What concrete_path() puts for {path}: a file path below a session's working directory,
+ * which, unlike the other parameters, may hold slashes. */
+#define FILE_PATH "dir/file.txt"
+
+static const char *const http_methods[] = {"get", "post", "delete", "put"};
+static const char *const other_methods[] = {"patch", "head", "options", "trace"};
 
 static json_object *spec;
 
@@ -104,10 +112,13 @@ static enum http_method method_enum(const char *m)
         return METHOD_POST;
     if (strcmp(m, "delete") == 0)
         return METHOD_DELETE;
+    if (strcmp(m, "put") == 0)
+        return METHOD_PUT;
     return METHOD_OTHER;
 }
 
-/* "/kernels/{identifier}/execute" -> "/kernels/demo/execute"; sets *templated. */
+/* "/kernels/{identifier}/execute" -> "/kernels/demo/execute", and {path} -> FILE_PATH;
+ * sets *templated. */
 static void concrete_path(const char *template, char *out, size_t len, bool *templated)
 {
     size_t o = 0;
@@ -116,11 +127,13 @@ static void concrete_path(const char *template, char *out, size_t len, bool *tem
     for (const char *p = template; *p != '\0' && o + 1 < len;) {
         if (*p == '{') {
             const char *close = strchr(p, '}');
+            const char *value = strncmp(p, "{path}", 6) == 0 ? FILE_PATH : "demo";
+            size_t n = strlen(value);
 
             assert_non_null(close);
-            assert_true(o + 5 < len);
-            memcpy(out + o, "demo", 4);
-            o += 4;
+            assert_true(o + n + 1 < len);
+            memcpy(out + o, value, n);
+            o += n;
             p = close + 1;
             *templated = true;
         } else {
@@ -137,6 +150,18 @@ static const struct served_op *find_served(const char *method, const char *templ
             return &served[i];
     }
     return NULL;
+}
+
+/* Whether some path of route serves method: the files route takes PUT and DELETE only
+ * below the working directory, so on /sessions/{name}/files itself they are refused (422)
+ * rather than unknown (405), and its Allow names them all the same. */
+static bool route_serves(enum route_id route, const char *method)
+{
+    for (size_t i = 0; i < NSERVED; i++) {
+        if (served[i].route == route && strcmp(served[i].method, method) == 0)
+            return true;
+    }
+    return false;
 }
 
 static void test_spec_parses(void **state)
@@ -174,6 +199,9 @@ static void test_served_ops_route_and_are_documented(void **state)
         assert_int_equal(m.id, served[i].route);
         if (templated)
             assert_string_equal(m.param, "demo");
+        if (served[i].route == ROUTE_SESSION_FILES)
+            assert_string_equal(m.file_path, strstr(served[i].template, "{path}") ? FILE_PATH
+                                                                                  : "");
         if (get(get(paths, served[i].template), served[i].method) == NULL)
             fail_msg("%s %s is served but not in docs/openapi.yaml", served[i].method,
                      served[i].template);
@@ -195,8 +223,8 @@ static void test_documented_ops_are_served(void **state)
         concrete_path(template, path, sizeof(path), &templated);
         for (size_t k = 0; k < sizeof(other_methods) / sizeof(other_methods[0]); k++) {
             if (get(item, other_methods[k]) != NULL)
-                fail_msg("%s %s is documented, but kernelboxd serves only GET, POST and "
-                         "DELETE operations",
+                fail_msg("%s %s is documented, but kernelboxd serves only GET, POST, PUT "
+                         "and DELETE operations",
                          other_methods[k], template);
         }
         for (size_t k = 0; k < sizeof(http_methods) / sizeof(http_methods[0]); k++) {
@@ -240,10 +268,11 @@ static void test_no_undocumented_routes(void **state)
             int rc = request_route(method_enum(http_methods[k]), path, &m, detail,
                                    sizeof(detail));
             bool listed = find_served(http_methods[k], served[i].template) != NULL;
+            bool elsewhere = route_serves(served[i].route, http_methods[k]);
 
             if (listed && rc != 0)
                 fail_msg("%s %s: expected to be served, got %d", http_methods[k], path, rc);
-            if (!listed && rc != -EPERM)
+            if (!listed && rc != (elsewhere ? -EINVAL : -EPERM))
                 fail_msg("%s %s: served (%d) but not documented", http_methods[k], path, rc);
         }
         /* A method no route takes gets 405 with Allow naming the table's methods. */
@@ -258,7 +287,7 @@ static void test_no_undocumented_routes(void **state)
                                       ? http_methods[k][c] - 'a' + 'A'
                                       : http_methods[k][c]);
             if ((strstr(m.allow, upper) != NULL) !=
-                (find_served(http_methods[k], served[i].template) != NULL))
+                route_serves(served[i].route, http_methods[k]))
                 fail_msg("%s: Allow is '%s', which disagrees with the table on %s", path,
                          m.allow, upper);
         }
@@ -298,9 +327,12 @@ static json_object *schema(const char *name)
 static void test_named_schemas_exist(void **state)
 {
     static const char *const names[] = {
-        "Kernel",          "KernelList", "SessionList",     "ExecuteRequest", "RetryRequest",
-        "ExecutionResult", "OutputItem", "ErrorInfo",       "AttemptSnapshot", "Error",
-        "Health",          "Root",
+        "Kernel",          "KernelList",     "SessionList",     "ExecuteRequest",
+        "RetryRequest",    "ExecutionResult", "OutputItem",     "ErrorInfo",
+        "AttemptSnapshot", "Error",          "Health",          "Root",
+        "Ready",           "SessionRequest", "CreateKernelRequest", "LimitsRequest",
+        "EnvRequest",      "FileListing",    "FileEntry",       "FileWritten",
+        "FileDeleted",     "EventStream",    "StreamDoneEvent", "StreamFailedEvent",
     };
 
     (void)state;
@@ -443,6 +475,225 @@ static void test_operation_examples_parse(void **state)
     assert_true(checked >= 3);
 }
 
+/* The create bodies: the schemas list exactly the fields request_parse_create() knows, with
+ * its bounds, and their examples are accepted. */
+static void check_create_schema(const char *name, bool kernel_fields)
+{
+    static const char *const common[] = {"tags", "limits", "env", "startup_code", "network",
+                                         NULL};
+    static const char *const kernel_only[] = {"name", "session_name", NULL};
+    json_object *s = schema(name), *props = get(s, "properties"), *ap, *example;
+    struct request_create c;
+    char detail[256];
+    const char *body;
+    size_t n = 0;
+
+    ap = get(s, "additionalProperties");
+    assert_non_null(ap);
+    assert_false(json_object_get_boolean(ap));
+    for (const char *const *k = common; *k != NULL; k++, n++)
+        if (get(props, *k) == NULL)
+            fail_msg("%s lacks the property %s", name, *k);
+    for (const char *const *k = kernel_only; *k != NULL; k++) {
+        if (kernel_fields) {
+            assert_non_null(get(props, *k));
+            n++;
+        } else {
+            assert_null(get(props, *k));
+        }
+    }
+    assert_int_equal(json_object_object_length(props), n);
+
+    example = get(s, "example");
+    assert_non_null(example);
+    body = json_object_to_json_string(example);
+    if (request_parse_create(body, strlen(body), kernel_fields, &c, detail, sizeof(detail)) != 0)
+        fail_msg("%s example refused: %s", name, detail);
+    request_create_cleanup(&c);
+
+    body = "{\"not_a_field\": 1}";
+    assert_int_equal(request_parse_create(body, strlen(body), kernel_fields, &c, detail,
+                                          sizeof(detail)),
+                     -EINVAL);
+}
+
+static void test_create_schemas_match_parser(void **state)
+{
+    json_object *limits = schema("LimitsRequest"), *lp = get(limits, "properties");
+    json_object *env = schema("EnvRequest"), *net = schema("Network");
+    struct request_create c;
+    char detail[256];
+    const char *body;
+
+    (void)state;
+    check_create_schema("SessionRequest", false);
+    check_create_schema("CreateKernelRequest", true);
+
+    /* limits: the four fields, with the parser's bounds */
+    assert_false(json_object_get_boolean(get(limits, "additionalProperties")));
+    assert_int_equal(json_object_object_length(lp), 4);
+    assert_non_null(get(lp, "memory"));
+    assert_non_null(get(lp, "tmpfs"));
+    assert_true(json_object_get_double(get(get(lp, "cpus"), "minimum")) == 0.01);
+    assert_true(json_object_get_double(get(get(lp, "cpus"), "maximum")) == 256);
+    assert_int_equal(json_object_get_int(get(get(lp, "pids"), "minimum")), 16);
+    assert_int_equal(json_object_get_int(get(get(lp, "pids"), "maximum")), 65536);
+    body = json_object_to_json_string(get(limits, "example"));
+    {
+        char wrapped[512];
+
+        snprintf(wrapped, sizeof(wrapped), "{\"limits\": %s}", body);
+        if (request_parse_create(wrapped, strlen(wrapped), false, &c, detail,
+                                 sizeof(detail)) != 0)
+            fail_msg("LimitsRequest example refused: %s", detail);
+        request_create_cleanup(&c);
+    }
+
+    /* env and startup_code: the parser's caps */
+    assert_int_equal(json_object_get_int(get(env, "maxProperties")), REQUEST_MAX_ENV);
+    assert_int_equal(json_object_get_int(get(get(env, "additionalProperties"), "maxLength")),
+                     REQUEST_ENV_VALUE_MAX);
+    assert_int_equal(json_object_get_int(get(schema("StartupCode"), "maxLength")),
+                     REQUEST_STARTUP_CODE_MAX);
+
+    /* network: every value of the enum but null is one the parser takes */
+    for (size_t i = 0; i < json_object_array_length(get(net, "enum")); i++) {
+        json_object *v = json_object_array_get_idx(get(net, "enum"), i);
+        char wrapped[64];
+
+        if (v == NULL)
+            continue;
+        snprintf(wrapped, sizeof(wrapped), "{\"network\": \"%s\"}", json_object_get_string(v));
+        if (request_parse_create(wrapped, strlen(wrapped), false, &c, detail,
+                                 sizeof(detail)) != 0)
+            fail_msg("network %s refused: %s", json_object_get_string(v), detail);
+        request_create_cleanup(&c);
+    }
+}
+
+/* The request examples of the create operations are accepted by the parser. */
+static void test_create_examples_parse(void **state)
+{
+    static const struct {
+        const char *path;
+        bool kernel_fields;
+    } ops[] = {
+        {"/sessions/{name}", false},
+        {"/kernels", true},
+    };
+    size_t checked = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        json_object *media = get(get(get(get(get(get(spec, "paths"), ops[i].path), "post"),
+                                         "requestBody"),
+                                     "content"),
+                                 "application/json");
+        json_object *examples = get(media, "examples");
+        struct request_create c;
+        char detail[256];
+
+        assert_non_null(examples);
+        json_object_object_foreach(examples, key, val)
+        {
+            const char *body = json_object_to_json_string(get(deref(val), "value"));
+
+            if (request_parse_create(body, strlen(body), ops[i].kernel_fields, &c, detail,
+                                     sizeof(detail)) != 0)
+                fail_msg("%s example %s refused: %s", ops[i].path, key, detail);
+            request_create_cleanup(&c);
+            checked++;
+        }
+    }
+    assert_true(checked >= 4);
+}
+
+/* The execute operations answer JSON, or a stream when asked; the done event is the result
+ * without its outputs. */
+static void test_streaming_documented(void **state)
+{
+    static const char *const ops[] = {
+        "/sessions/{name}/execute",
+        "/kernels/{identifier}/execute",
+        "/kernels/{identifier}/execute/retry",
+    };
+    json_object *result = get(schema("ExecutionResult"), "properties");
+    json_object *done = get(schema("StreamDoneEvent"), "properties");
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        json_object *ok = deref(get(get(get(get(get(spec, "paths"), ops[i]), "post"),
+                                        "responses"),
+                                    "200"));
+        json_object *content = get(ok, "content");
+
+        if (get(content, "application/json") == NULL || get(content, "text/event-stream") == NULL)
+            fail_msg("POST %s: 200 must offer application/json and text/event-stream", ops[i]);
+    }
+    assert_null(get(done, "outputs"));
+    assert_int_equal(json_object_object_length(done), json_object_object_length(result) - 1);
+    json_object_object_foreach(result, key, val)
+    {
+        (void)val;
+        if (strcmp(key, "outputs") != 0 && get(done, key) == NULL)
+            fail_msg("StreamDoneEvent lacks the result's %s", key);
+    }
+}
+
+/* File paths: slashes, a trailing slash for directories, and the refusals the spec names. */
+static void test_file_paths(void **state)
+{
+    static const struct {
+        enum http_method method;
+        const char *path;
+        int rc;
+        const char *file_path;
+        bool dir;
+    } cases[] = {
+        {METHOD_GET, "/sessions/demo/files", 0, "", true},
+        {METHOD_GET, "/sessions/demo/files/", 0, "", true},
+        {METHOD_GET, "/sessions/demo/files/data/", 0, "data", true},
+        {METHOD_GET, "/sessions/demo/files/data/2024/report.csv", 0, "data/2024/report.csv",
+         false},
+        {METHOD_PUT, "/sessions/demo/files/caf\xc3\xa9 menu.txt", 0, "caf\xc3\xa9 menu.txt",
+         false},
+        {METHOD_DELETE, "/sessions/demo/files/out/", 0, "out", true},
+        {METHOD_GET, "/sessions/demo/files/a/../b", -EINVAL, NULL, false},
+        {METHOD_GET, "/sessions/demo/files/./b", -EINVAL, NULL, false},
+        {METHOD_GET, "/sessions/demo/files/a//b", -EINVAL, NULL, false},
+        {METHOD_GET, "/sessions/demo/files/a\x01", -EINVAL, NULL, false},
+        {METHOD_GET, "/sessions/demo/files/caf\xff", -EINVAL, NULL, false},
+        {METHOD_PUT, "/sessions/demo/files/dir/", -EINVAL, NULL, false},
+        {METHOD_DELETE, "/sessions/demo/files", -EINVAL, NULL, false},
+        {METHOD_POST, "/sessions/demo/files/x", -EPERM, NULL, false},
+        {METHOD_GET, "/sessions/-demo/files/x", -EINVAL, NULL, false},
+    };
+    json_object *param = get(get(get(spec, "components"), "parameters"), "FilePath");
+
+    (void)state;
+    assert_non_null(param);
+    assert_string_equal(json_object_get_string(get(param, "in")), "path");
+    assert_int_equal(json_object_get_int(get(get(param, "schema"), "maxLength")),
+                     REQUEST_FILE_PATH_MAX);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct route_match m;
+        char detail[256];
+        int rc = request_route(cases[i].method, cases[i].path, &m, detail, sizeof(detail));
+
+        if (rc != cases[i].rc)
+            fail_msg("%s: request_route() = %d (%s), expected %d", cases[i].path, rc, detail,
+                     cases[i].rc);
+        if (rc == -EPERM)
+            assert_string_equal(m.allow, "GET, PUT, DELETE");
+        if (rc != 0)
+            continue;
+        assert_int_equal(m.id, ROUTE_SESSION_FILES);
+        assert_string_equal(m.param, "demo");
+        assert_string_equal(m.file_path, cases[i].file_path);
+        assert_int_equal(m.file_dir, cases[i].dir);
+    }
+}
+
 /* The path parameters carry the name pattern the router enforces. */
 static void test_path_parameter_pattern(void **state)
 {
@@ -469,6 +720,10 @@ int main(void)
         cmocka_unit_test(test_security),
         cmocka_unit_test(test_request_schemas_match_parser),
         cmocka_unit_test(test_operation_examples_parse),
+        cmocka_unit_test(test_create_schemas_match_parser),
+        cmocka_unit_test(test_create_examples_parse),
+        cmocka_unit_test(test_streaming_documented),
+        cmocka_unit_test(test_file_paths),
         cmocka_unit_test(test_path_parameter_pattern),
     };
 
