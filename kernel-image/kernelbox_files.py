@@ -14,6 +14,7 @@ import stat
 
 ROOT = "/home/sandbox"
 CHUNK_MAX = 8 * 1024 * 1024
+LIST_MAX = 10000  # entries in one listing; the daemon holds the same bound
 
 
 class Reply:
@@ -165,16 +166,18 @@ def listdir(path):
     """Entries of a directory: name, size, type, modified (seconds since the epoch)."""
     fd = _open_dir(_split(path))
     try:
+        names = sorted(os.listdir(fd))
         entries = []
-        for name in sorted(os.listdir(fd)):
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        for name in names[:LIST_MAX]:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed while it was listed
             entries.append({"name": name, "size": st.st_size, "type": _kind(st.st_mode),
                             "modified": st.st_mtime})
-            if len(entries) >= 10000:
-                break
     finally:
         os.close(fd)
-    return Reply(ok=True, entries=entries)
+    return Reply(ok=True, entries=entries, truncated=len(names) > LIST_MAX)
 
 
 def _remove_tree(dfd, name):

@@ -19,6 +19,7 @@
 #define FILES_CHUNK (4u << 20)       /* raw bytes per message, either way */
 #define FILES_DEADLINE_MS 60000      /* for one chunk */
 #define FILES_REPLY_DEPTH 8
+#define FILES_LIST_MAX 10000 /* entries in one listing */
 
 /* A JSON string literal of s, which is also a Python string literal of it: the path was
  * checked to hold no control characters, and json-c leaves other characters as UTF-8. */
@@ -196,11 +197,16 @@ static bool decode_into(struct buf *out, const char *b64, size_t len)
 }
 
 /* Turn the helper's listing into the API's: modified as ISO 8601. */
-static json_object *listing(const char *path, json_object *entries)
+static json_object *listing(const char *path, json_object *entries, bool truncated)
 {
     json_object *body = json_object_new_object(), *out = json_object_new_array();
+    size_t n = json_object_array_length(entries);
 
-    for (size_t i = 0; i < json_object_array_length(entries); i++) {
+    if (n > FILES_LIST_MAX) { /* the helper holds the same bound; a kernel may not */
+        n = FILES_LIST_MAX;
+        truncated = true;
+    }
+    for (size_t i = 0; i < n; i++) {
         json_object *in = json_object_array_get_idx(entries, i), *e = json_object_new_object();
         json_object *v = NULL;
         char when[40];
@@ -223,6 +229,7 @@ static json_object *listing(const char *path, json_object *entries)
     }
     json_object_object_add(body, "path", json_object_new_string(path));
     json_object_object_add(body, "entries", out);
+    json_object_object_add(body, "truncated", json_object_new_boolean(truncated));
     return body;
 }
 
@@ -232,7 +239,7 @@ static void on_files_reply(struct kernel_request *req, enum kernel_channel ch,
     struct session *s = LIST_CONTAINER(req, struct session, exec.req);
     struct exec *e = &s->exec;
     struct session_file_params *f = &e->job->file;
-    json_object *exprs = NULL, *kb = NULL, *v = NULL, *reply = NULL, *body = NULL;
+    json_object *exprs = NULL, *kb = NULL, *v = NULL, *reply = NULL, *body = NULL, *more = NULL;
     const char *text = NULL;
     bool ok = false;
 
@@ -329,7 +336,8 @@ static void on_files_reply(struct kernel_request *req, enum kernel_channel ch,
             files_finish(s, -EIO, NULL, "the kernel's file helper did not answer usably");
             break;
         }
-        files_finish(s, 0, listing(f->path, v), NULL);
+        json_object_object_get_ex(reply, "truncated", &more); /* absent: NULL, false */
+        files_finish(s, 0, listing(f->path, v, json_object_get_boolean(more)), NULL);
         break;
     case SESSION_FILE_DELETE:
         body = json_object_new_object();

@@ -135,6 +135,7 @@ def test_files_round_trip_through_pandas(kb):
     names = {e["name"]: e for e in listing["entries"]}
     assert names["in"]["type"] == "directory" and names["out.csv"]["type"] == "file"
     assert set(names["out.csv"]) == {"name", "size", "type", "modified"}
+    assert listing["truncated"] is False
     out = kb.get("/sessions/files/files/out.csv")
     assert out.status == 200 and out.headers["Content-Type"] == "text/csv"
     assert out.body == b"city,temp,temp_f\nOslo,3,37.4\nLima,19,66.2\n"
@@ -146,6 +147,15 @@ def test_files_round_trip_through_pandas(kb):
     assert kb.get("/sessions/files/files/in/").json()["entries"][0]["name"] == "cities.csv"
     assert kb.delete("/sessions/files/files/in").status == 200
     assert kb.get("/sessions/files/files/in/cities.csv").status == 404
+
+
+def test_a_huge_directory_lists_its_first_ten_thousand(kb):
+    kb.execute("crowd", "import os\nos.mkdir('many')\n"
+                        "for i in range(10050): open(f'many/{i:05d}', 'w').close()")
+    listing = kb.get("/sessions/crowd/files/many/").json()
+    assert listing["truncated"] is True and len(listing["entries"]) == 10000
+    assert listing["entries"][0]["name"] == "00000"
+    assert listing["entries"][-1]["name"] == "09999", "the first ten thousand by name"
 
 
 def test_large_files_go_in_chunks(kb):
