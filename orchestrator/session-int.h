@@ -57,6 +57,7 @@ struct exec {
     uint64_t file_offset; /* bytes of the file done */
     size_t file_chunk;    /* bytes in the chunk in flight (writes) */
     struct session_job orphan; /* stands in for an abandoned job until the end */
+    char orphan_request_id[SESSION_REQUEST_ID_MAX + 1]; /* its request id, for the log */
 };
 
 struct delete_batch {

@@ -98,7 +98,7 @@ static bool secret_name(const char *name)
     char upper[REQUEST_ENV_NAME_MAX + 1];
     size_t i;
 
-    for (i = 0; name[i] != '\0' && i < REQUEST_ENV_NAME_MAX; i++)
+    for (i = 0; i < REQUEST_ENV_NAME_MAX && name[i] != '\0'; i++)
         upper[i] = (char)((name[i] >= 'a' && name[i] <= 'z') ? name[i] - 32 : name[i]);
     upper[i] = '\0';
     for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
@@ -1744,8 +1744,10 @@ void session_job_abandon(struct session_registry *reg, struct session_job *job)
         s->exec.orphan = *job;
         list_init(&s->exec.orphan.node);
         list_init(&s->exec.orphan.finish.node);
-        s->exec.orphan.request_id = NULL;
-        s->exec.orphan.tenant = NULL;
+        snprintf(s->exec.orphan_request_id, sizeof(s->exec.orphan_request_id), "%s",
+                 job->request_id != NULL ? job->request_id : "");
+        s->exec.orphan.request_id = job->request_id != NULL ? s->exec.orphan_request_id : NULL;
+        s->exec.orphan.tenant = s->tenant != NULL ? s->tenant->name : NULL;
         s->exec.orphan.on_output = NULL;
         s->exec.orphan.exec.code = NULL;
         s->exec.orphan.exec.replacement_codes = NULL;

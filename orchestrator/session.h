@@ -18,6 +18,7 @@
 struct secret;
 
 #define SESSION_NAME_MAX 64
+#define SESSION_REQUEST_ID_MAX 64 /* longer request ids are cut in logs */
 #define SESSION_DETAIL_MAX 512
 #define SESSION_KERNEL_UID 1000 /* the image's sandbox user */
 #define SESSION_KERNEL_GID 1000

@@ -76,7 +76,7 @@ def test_stream_errors_and_caps(kb):
 
 def test_a_client_that_leaves_interrupts_the_execution(kb):
     kb.execute("leaver", "count = 0")
-    status, _, resp, conn = stream(
+    status, headers, resp, conn = stream(
         kb, "leaver", "import time\nfor i in range(600):\n    count = i\n"
                       "    print(i, flush=True)\n    time.sleep(0.2)", read_all=False)
     assert status == 200
@@ -91,7 +91,8 @@ def test_a_client_that_leaves_interrupts_the_execution(kb):
     assert first["status"] == "success"
     assert first["return_value"] == second["return_value"], "the loop was stopped"
     assert int(first["return_value"]) < 100
-    assert "client had gone" in kb.logs()
+    gone = [line for line in kb.logs().splitlines() if "client had gone" in line]
+    assert len(gone) == 1 and headers["X-Request-Id"] in gone[0], "logged under its request id"
 
 
 def test_input_fails_at_once_and_says_so(kb):
