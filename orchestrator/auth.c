@@ -71,6 +71,9 @@ static bool parse_hash(const char *s, size_t len, unsigned char out[32])
     return true;
 }
 
+/* The most words a line may have: "<tenant> quota" and each of the 8 limits once. */
+#define AUTH_LINE_WORDS 10
+
 /* Split a line into at most max whitespace-separated words (in place). */
 static int split_words(char *line, char **words, int max)
 {
@@ -195,7 +198,7 @@ int auth_parse_keys(const char *text, size_t len, struct auth *out, char *err, s
     while (pos < len && rc == 0) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        char line[AUTH_LINE_MAX], *words[8], *hash_comment;
+        char line[AUTH_LINE_MAX], *words[AUTH_LINE_WORDS], *hash_comment;
         int nw;
 
         lineno++;
@@ -215,10 +218,15 @@ int auth_parse_keys(const char *text, size_t len, struct auth *out, char *err, s
         hash_comment = strchr(line, '#');
         if (hash_comment != NULL)
             *hash_comment = '\0';
-        nw = split_words(line, words, 8);
+        nw = split_words(line, words, AUTH_LINE_WORDS);
         if (nw == 0)
             continue;
-        if (nw < 0 || nw < 2) {
+        if (nw < 0) {
+            rc = fail(err, errlen, "line %zu: more than %d words (a quota line names each of "
+                      "the 8 limits at most once)", lineno, AUTH_LINE_WORDS);
+            break;
+        }
+        if (nw < 2) {
             rc = fail(err, errlen, "line %zu: expected '<tenant> <sha256 hex>' or '<tenant> "
                       "quota ...'", lineno);
             break;

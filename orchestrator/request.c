@@ -483,6 +483,18 @@ static bool env_name_ok(const char *s, size_t len)
     return true;
 }
 
+/* The text of a JSON string that holds no NUL byte, else NULL: "egress\u0000x" is not
+ * "egress". */
+static const char *plain_string(json_object *v)
+{
+    const char *s;
+
+    if (!json_object_is_type(v, json_type_string))
+        return NULL;
+    s = json_object_get_string(v);
+    return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
+}
+
 /* A size given as a number of bytes or a string such as "256MiB". */
 static int size_field(json_object *v, const char *name, long long min, long long *out,
                       char *detail, size_t detail_len)
@@ -491,8 +503,8 @@ static int size_field(json_object *v, const char *name, long long min, long long
 
     if (json_object_is_type(v, json_type_int)) {
         n = json_object_get_int64(v);
-    } else if (json_object_is_type(v, json_type_string)) {
-        if (config_parse_size(json_object_get_string(v), &n) < 0)
+    } else if (plain_string(v) != NULL) {
+        if (config_parse_size(plain_string(v), &n) < 0)
             n = -1;
     }
     if (n < min)
@@ -617,8 +629,7 @@ int request_parse_create(const char *body, size_t len, bool kernel_fields,
         }
     }
     if (rc == 0 && json_object_object_get_ex(obj, "network", &v) && v != NULL) {
-        const char *net = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                   : "";
+        const char *net = plain_string(v) != NULL ? plain_string(v) : "";
 
         if (strcmp(net, "egress") == 0)
             out->settings.egress = true;

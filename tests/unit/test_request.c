@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -649,6 +650,106 @@ static void test_tags_body_helper(void **state)
     free(body);
 }
 
+/* A create body (POST /sessions/{name} when kernel_fields is false, POST /kernels when true)
+ * must be refused with rc and a detail naming word, leaving nothing allocated. */
+static void create_fails(const char *body, bool kernel_fields, const char *word)
+{
+    struct request_create c;
+    char detail[256] = "";
+    int got = request_parse_create(body, strlen(body), kernel_fields, &c, detail,
+                                   sizeof(detail));
+
+    if (got != -EINVAL)
+        fail_msg("%.100s: got %d, want -EINVAL (%s)", body, got, detail);
+    if (strstr(detail, word) == NULL)
+        fail_msg("%.100s: detail '%s' does not mention '%s'", body, detail, word);
+    assert_null(c.name);
+    assert_null(c.tags);
+    assert_null(c.settings.env);
+    assert_null(c.settings.startup_code);
+}
+
+static void test_create_settings(void **state)
+{
+    static const char body[] =
+        "{\"name\":\"k1\",\"session_name\":\"s1\",\"tags\":{\"team\":\"x\"},"
+        "\"limits\":{\"memory\":\"256MiB\",\"cpus\":0.5,\"pids\":64,\"tmpfs\":1048576},"
+        "\"env\":{\"MODE\":\"eda\",\"_x1\":\"\"},\"startup_code\":\"import os\","
+        "\"network\":\"egress\"}";
+    static const char quiet[] = "{\"startup_code\":\"\",\"network\":\"none\"}";
+    struct request_create c;
+    char detail[256];
+
+    (void)state;
+    assert_int_equal(request_parse_create(body, strlen(body), true, &c, detail, sizeof(detail)),
+                     0);
+    assert_string_equal(c.name, "k1");
+    assert_string_equal(c.session_name, "s1");
+    assert_non_null(c.tags);
+    assert_int_equal(c.settings.memory, 256LL << 20);
+    assert_true(c.settings.cpus == 0.5);
+    assert_int_equal(c.settings.pids, 64);
+    assert_int_equal(c.settings.tmpfs, 1LL << 20);
+    assert_int_equal(json_object_object_length(c.settings.env), 2);
+    assert_string_equal(c.settings.startup_code, "import os");
+    assert_true(c.settings.egress);
+    request_create_cleanup(&c);
+    /* Nothing given: everything at its default, and an empty startup code is none. */
+    assert_int_equal(request_parse_create("", 0, false, &c, detail, sizeof(detail)), 0);
+    assert_true(c.settings.memory == 0 && c.settings.cpus == 0 && c.settings.pids == 0 &&
+                c.settings.tmpfs == 0 && c.settings.env == NULL && !c.settings.egress);
+    request_create_cleanup(&c);
+    assert_int_equal(request_parse_create(quiet, strlen(quiet), false, &c, detail, sizeof(detail)),
+                     0);
+    assert_null(c.settings.startup_code);
+    assert_false(c.settings.egress);
+    request_create_cleanup(&c);
+}
+
+static void test_create_settings_refused(void **state)
+{
+    char *big;
+    size_t off;
+
+    (void)state;
+    create_fails("{\"name\":\"k\"}", false, "unknown field");
+    create_fails("{\"limits\":[]}", false, "limits: must be an object");
+    create_fails("{\"limits\":{\"disk\":1}}", false, "unknown field");
+    create_fails("{\"limits\":{\"memory\":\"1k\"}}", false, "limits.memory");
+    create_fails("{\"limits\":{\"memory\":1.5e9}}", false, "limits.memory");
+    create_fails("{\"limits\":{\"memory\":\"256MiB\\u0000x\"}}", false, "limits.memory");
+    create_fails("{\"limits\":{\"tmpfs\":1000}}", false, "limits.tmpfs");
+    create_fails("{\"limits\":{\"cpus\":0}}", false, "limits.cpus");
+    create_fails("{\"limits\":{\"cpus\":257}}", false, "limits.cpus");
+    create_fails("{\"limits\":{\"cpus\":\"1\"}}", false, "limits.cpus");
+    create_fails("{\"limits\":{\"pids\":15}}", false, "limits.pids");
+    create_fails("{\"limits\":{\"pids\":64.5}}", false, "limits.pids");
+    create_fails("{\"env\":[\"A=1\"]}", false, "env: must be an object");
+    create_fails("{\"env\":{\"1A\":\"x\"}}", false, "not a variable name");
+    create_fails("{\"env\":{\"A-B\":\"x\"}}", false, "not a variable name");
+    create_fails("{\"env\":{\"KERNELBOX_KEY\":\"x\"}}", false, "not a variable name");
+    create_fails("{\"env\":{\"A\":1}}", false, "must be a string");
+    create_fails("{\"env\":{\"A\":\"x\\u0000y\"}}", false, "without NUL");
+    create_fails("{\"startup_code\":\"a\\u0000\"}", false, "startup_code");
+    create_fails("{\"startup_code\":7}", false, "startup_code");
+    create_fails("{\"network\":\"host\"}", false, "network");
+    create_fails("{\"network\":\"egress\\u0000\"}", false, "network");
+    create_fails("{\"network\":true}", false, "network");
+    /* Too many variables, and a value over its cap. */
+    big = malloc(65536);
+    assert_non_null(big);
+    off = (size_t)snprintf(big, 65536, "{\"env\":{");
+    for (int i = 0; i <= REQUEST_MAX_ENV; i++)
+        off += (size_t)snprintf(big + off, 65536 - off, "%s\"V%d\":\"x\"", i ? "," : "", i);
+    snprintf(big + off, 65536 - off, "}}");
+    create_fails(big, false, "at most");
+    off = (size_t)snprintf(big, 65536, "{\"env\":{\"V\":\"");
+    memset(big + off, 'v', REQUEST_ENV_VALUE_MAX + 1);
+    snprintf(big + off + REQUEST_ENV_VALUE_MAX + 1, 16, "\"}}");
+    create_fails(big, false, "at most");
+    free(big);
+}
+
 static int kernel_body(const char *body, char **name, char **session_name, json_object **tags,
                        char *detail, size_t len)
 {
@@ -752,6 +853,8 @@ int main(void)
         cmocka_unit_test(test_tags_body_helper),
         cmocka_unit_test(test_session_body),
         cmocka_unit_test(test_kernel_body),
+        cmocka_unit_test(test_create_settings),
+        cmocka_unit_test(test_create_settings_refused),
     };
 
     return cmocka_run_group_tests_name("request", tests, NULL, NULL);
