@@ -112,12 +112,16 @@ error:
     return NULL;
 }
 
+static void run_deferred(struct loop *loop);
+
 void loop_free(struct loop *loop)
 {
     struct posted *p, *next;
 
     if (loop == NULL)
         return;
+    /* Deferred work is still owed, such as the free of a kernel closed after the last run. */
+    run_deferred(loop);
     for (p = loop->posted_head; p != NULL; p = next) {
         next = p->next;
         free(p);

@@ -39,7 +39,8 @@ struct loop_defer {
 /* Create a loop. Returns NULL on failure. */
 struct loop *loop_new(void);
 
-/* Free the loop; registered descriptors are not closed. NULL is a no-op. */
+/* Run the work still deferred, then free the loop; registered descriptors are not closed.
+ * NULL is a no-op. */
 void loop_free(struct loop *loop);
 
 /* Watch io->fd for events (EPOLLIN, EPOLLOUT; level-triggered). Returns 0 or -errno. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages kernelbox needs to build, run and test, but only those missing.
-# Usage: scripts/deps.sh [build|run|test]   (each level includes the ones before it)
+# Usage: scripts/deps.sh [build|dev|run|test]   (build is in every level; dev adds the
+# static-analysis and fuzzing tools, run what running needs; test is all of them)
 set -euo pipefail
 
 level=${1:-test}
@@ -8,13 +9,17 @@ build=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev l
        libzmq3-dev libssl-dev libseccomp-dev python3 python3-yaml)
 run=(debootstrap curl ca-certificates)
 test=(libcmocka-dev python3-pytest docker-compose)
+# make lint (clang-tidy, cppcheck) and the libFuzzer drivers (clang with its sanitizer and
+# libFuzzer runtimes; llvm for llvm-symbolizer, which names the lines in a report).
+dev=(clang libclang-rt-dev llvm clang-tidy cppcheck)
 
 want=("${build[@]}")
 case "$level" in
     build) ;;
+    dev) want+=("${dev[@]}") ;;
     run) want+=("${run[@]}") ;;
-    test) want+=("${run[@]}" "${test[@]}") ;;
-    *) echo "usage: $0 [build|run|test]" >&2; exit 2 ;;
+    test) want+=("${run[@]}" "${test[@]}" "${dev[@]}") ;;
+    *) echo "usage: $0 [build|dev|run|test]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -23,7 +23,9 @@ IMAGE = os.environ.get("KERNELBOX_IMAGE", "kernelbox/kernel:latest")
 # report on a daemon's stderr fails the test (Daemon.stop(), Daemon.kill(), and conftest's
 # check after every test).
 SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
-SANITIZER_REPORT = re.compile(r"==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: ")
+SANITIZER_REPORT = re.compile(r"==\d+==ERROR: (AddressSanitizer|LeakSanitizer)"
+                              r"|==\d+==LeakSanitizer has encountered a fatal error"
+                              r"|: runtime error: ")
 DAEMONS = []  # every Daemon started in this run
 
 
@@ -187,7 +189,8 @@ class Daemon:
         found = SANITIZER_REPORT.search(text)
         if found is None:
             return ""
-        start = text.rfind("\n", 0, found.start()) + 1
+        # From the line before the report's first line: a fatal error's cause is printed there.
+        start = text.rfind("\n", 0, max(text.rfind("\n", 0, found.start()), 0)) + 1
         return text[start:start + 8000]
 
     def check_sanitizers(self):

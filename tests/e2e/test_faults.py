@@ -301,6 +301,6 @@ def test_soak_sixteen_sessions_for_a_minute():
         assert min(counts) > 0
         # A leak of even 1 KiB per execute would show; the bound leaves room for allocator
         # slack on a noisy machine.
-        assert growth < 32 * 1024, f"daemon RSS grew by {growth} KiB"
+        assert kbtest.SANITIZED or growth < 32 * 1024, f"daemon RSS grew by {growth} KiB"
     finally:
         finish(d)
