@@ -44,7 +44,7 @@ run: build image
 		KERNELBOX_IMAGE=$(IMAGE) $${KERNELBOX_API_KEY:+KERNELBOX_API_KEY=$$KERNELBOX_API_KEY} \
 		$(BUILD)/kernelboxd
 
-unit: build
+unit: deps build
 	@cd $(BUILD) && env $(SAN_ENV) ctest --output-on-failure
 
 e2e: build image
