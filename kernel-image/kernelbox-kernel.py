@@ -5,9 +5,13 @@ removes it at once so no file holding the key stays behind, and starts ipykernel
 ipc:// sockets named there, without ever writing the connection back to disk.
 """
 
+import gc
+import importlib
+import importlib.util
 import json
 import os
 import sys
+import types
 
 EXIT_BAD_CONNECTION = 78
 STREAM_FLUSH_CHARS = 256 * 1024
@@ -87,6 +91,81 @@ def skip_unneeded_modules():
         sys.modules[name] = None
 
 
+class _Deferred(types.ModuleType):
+    """Stands in for a module until one of its names is used, then loads the real one."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):  # the import system probing: not a use
+            raise AttributeError(name)
+        return getattr(_load_deferred(self.__name__), name)
+
+
+def _load_deferred(name):
+    if isinstance(sys.modules.get(name), _Deferred):
+        del sys.modules[name]
+    return importlib.import_module(name)
+
+
+def defer_terminal_embed():
+    """Keep IPython's terminal front end out of the kernel until someone asks for it.
+
+    `import IPython` imports IPython.terminal.embed, and with it prompt_toolkit and the
+    terminal shell, only to offer IPython.embed(): a fifth of the kernel's start-up, for a
+    function a kernel never calls. The stand-in loads the real module on first use.
+    """
+    name = "IPython.terminal.embed"
+    stub = _Deferred(name)
+
+    def embed(**kwargs):
+        return _load_deferred(name).embed(**kwargs)
+
+    stub.embed = embed
+    sys.modules[name] = stub
+
+
+def defer_client_library():
+    """Import only the kernel-side parts of jupyter_client.
+
+    The package's __init__ imports its whole client side (kernel managers, provisioners,
+    blocking and asyncio clients) for convenience names the kernel never uses. The package
+    module is created here without running its __init__: the names ipykernel takes from it
+    at import time are set at once, and the first use of any other name runs the real
+    __init__, so `import jupyter_client` in user code still sees the full package.
+    """
+    spec = importlib.util.find_spec("jupyter_client")
+    if spec is None or spec.loader is None or "jupyter_client" in sys.modules:
+        return
+    package = importlib.util.module_from_spec(spec)
+    loaded = []
+
+    def load_everything(name):
+        if not loaded:
+            loaded.append(True)
+            del package.__getattr__
+            spec.loader.exec_module(package)
+        try:
+            return package.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"module 'jupyter_client' has no attribute {name!r}") from None
+
+    package.__getattr__ = load_everything
+    sys.modules["jupyter_client"] = package
+    try:
+        # Submodules are imported by name: `from jupyter_client import x` would ask the
+        # package for x first and so run the real __init__.
+        _version = importlib.import_module("jupyter_client._version")
+        write_connection_file = importlib.import_module(
+            "jupyter_client.connect").write_connection_file
+    except Exception:  # an unexpected layout: fall back to the ordinary import
+        del sys.modules["jupyter_client"]
+        for name in [n for n in sys.modules if n.startswith("jupyter_client.")]:
+            del sys.modules[name]
+        return
+    for name in ("__version__", "protocol_version", "protocol_version_info", "version_info"):
+        setattr(package, name, getattr(_version, name))
+    package.write_connection_file = write_connection_file
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: kernelbox-kernel CONNECTION_FILE", file=sys.stderr)
@@ -96,7 +175,12 @@ def main():
     info = load_connection(sys.argv[1])
     seed_matplotlib_cache()
 
+    # Start-up allocates hundreds of thousands of objects that all live on; collecting while
+    # they are made only costs time. Collection resumes once the kernel is set up.
+    gc.disable()
     skip_unneeded_modules()
+    defer_terminal_embed()
+    defer_client_library()
     # kernelbox_files (the files API) lives beside this launcher.
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from traitlets.config import Config
@@ -113,6 +197,13 @@ def main():
 
         def cleanup_connection_file(self):
             self.cleanup_ipc_files()
+
+        def initialize(self, argv=None):
+            super().initialize(argv)
+            # What start-up made stays for the kernel's life: keep it out of every later
+            # collection, then collect as usual.
+            gc.freeze()
+            gc.enable()
 
     bound_stream_messages()
     config = Config()

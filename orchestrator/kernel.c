@@ -124,8 +124,11 @@ static int open_socket(struct kernel *k, void *zctx, enum kernel_channel c, cons
     if (s->sock == NULL)
         return -errno;
     set_int(s->sock, ZMQ_LINGER, 0);
+    /* A starting kernel binds its sockets a second or so after the container starts: retry
+     * often enough that the connection follows the bind within 20 ms (a failed ipc connect
+     * is one system call). */
     set_int(s->sock, ZMQ_RECONNECT_IVL, 10);
-    set_int(s->sock, ZMQ_RECONNECT_IVL_MAX, 200);
+    set_int(s->sock, ZMQ_RECONNECT_IVL_MAX, 20);
     zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
     set_int(s->sock, ZMQ_RCVHWM, KERNEL_RCVHWM);
     if (c == KERNEL_SHELL || c == KERNEL_STDIN) {

@@ -29,6 +29,23 @@ def test_bash_runs_through_the_cell_magic(kb):
     assert "oops" in res["stderr"]
 
 
+def test_modules_the_kernel_defers_load_in_full_when_used(kb):
+    # The kernel starts without IPython's terminal front end and jupyter_client's client
+    # side; code that uses either must still get the real thing.
+    code = (
+        "import sys\n"
+        "import jupyter_client\n"
+        "from IPython.terminal.embed import InteractiveShellEmbed\n"
+        "from IPython import embed\n"
+        "(jupyter_client.KernelManager.__name__, jupyter_client.BlockingKernelClient.__name__,\n"
+        " InteractiveShellEmbed.__name__, callable(embed), 'jupyter_client.manager' in sys.modules)"
+    )
+    res = kb.execute("deferred", code)
+    assert res["status"] == "success", res
+    assert res["return_value"] == (
+        "('KernelManager', 'BlockingKernelClient', 'InteractiveShellEmbed', True, True)")
+
+
 def test_error_carries_traceback(kb):
     res = kb.execute("err", "def f():\n    return 1 / 0\nf()")
     assert res["status"] == "error"
