@@ -42,6 +42,7 @@ struct kernel {
     uint64_t counter;
     struct list_node pending; /* struct kernel_request */
     struct loop_defer pump;   /* re-check sockets after a send or a full budget */
+    unsigned pump_mask;       /* which channels the deferred pump looks at (1 << channel) */
     struct loop_defer release;
     bool closed;
     uint64_t dropped;
@@ -77,7 +78,14 @@ void *kernel_context_new(int max_sockets)
     return ctx;
 }
 
-static void pump(struct kernel *k);
+static void pump(struct kernel *k, unsigned mask);
+
+/* Look at channel c again on the next loop iteration. */
+static void pump_soon(struct kernel *k, enum kernel_channel c)
+{
+    k->pump_mask |= 1u << c;
+    loop_defer(k->loop, &k->pump);
+}
 
 static void on_socket(void *arg, uint32_t events)
 {
@@ -85,15 +93,17 @@ static void on_socket(void *arg, uint32_t events)
 
     (void)events;
     if (!s->k->closed)
-        pump(s->k);
+        pump(s->k, 1u << (unsigned)(s - s->k->ch));
 }
 
 static void on_pump_defer(struct loop_defer *d)
 {
     struct kernel *k = LIST_CONTAINER(d, struct kernel, pump);
+    unsigned mask = k->pump_mask;
 
+    k->pump_mask = 0;
     if (!k->closed)
-        pump(k);
+        pump(k, mask);
 }
 
 static void on_release(struct loop_defer *d)
@@ -266,7 +276,7 @@ int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
         list_push_back(&k->pending, &req->node);
     }
     /* Sending can consume the socket's readiness signal: look at it again. */
-    loop_defer(k->loop, &k->pump);
+    pump_soon(k, ch);
     return 0;
 }
 
@@ -366,10 +376,12 @@ static void pump_heartbeat(struct kernel *k)
     }
 }
 
-static void pump(struct kernel *k)
+/* Read what the channels in mask hold. Each socket has its own descriptor, so an event
+ * names the one channel to look at; a deferred pump names those touched since. */
+static void pump(struct kernel *k, unsigned mask)
 {
     zmq_msg_t frames[WIRE_MAX_FRAMES];
-    bool more_left = false, big = false;
+    bool big = false;
     size_t bytes = 0;
 
     for (int c = 0; c < KERNEL_NCHANNELS && !k->closed; c++) {
@@ -377,49 +389,42 @@ static void pump(struct kernel *k)
         int events = 0, budget = KERNEL_PUMP_BUDGET;
         size_t len = sizeof(events);
 
+        if (!(mask & (1u << c)))
+            continue;
         if (c == KERNEL_HB) {
             pump_heartbeat(k);
-            continue;
-        }
-        /* A fair share per iteration, in messages and in bytes, so that one kernel cannot
-         * stall the loop for every other session. */
-        while (budget-- > 0 && bytes < KERNEL_PUMP_BYTES && !k->closed) {
-            size_t size = 0;
-            int n;
+        } else {
+            /* A fair share per iteration, in messages and in bytes, so that one kernel
+             * cannot stall the loop for every other session. A receive that finds nothing
+             * ends the turn; it costs less than asking for ZMQ_EVENTS first. */
+            while (budget-- > 0 && bytes < KERNEL_PUMP_BYTES && !k->closed) {
+                size_t size = 0;
+                int n = recv_frames(sock, frames, WIRE_MAX_FRAMES);
 
-            if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) != 0 || !(events & ZMQ_POLLIN))
-                break;
-            n = recv_frames(sock, frames, WIRE_MAX_FRAMES);
-            if (n == 0)
-                break;
-            if (n < 0) {
-                k->dropped++;
-                continue;
+                if (n == 0)
+                    break;
+                if (n < 0) {
+                    k->dropped++;
+                    continue;
+                }
+                for (int i = 0; i < n; i++)
+                    size += zmq_msg_size(&frames[i]);
+                bytes += size;
+                big = big || size >= KERNEL_TRIM_BYTES;
+                dispatch(k, (enum kernel_channel)c, frames, n);
+                for (int i = 0; i < n; i++)
+                    zmq_msg_close(&frames[i]);
             }
-            for (int i = 0; i < n; i++)
-                size += zmq_msg_size(&frames[i]);
-            bytes += size;
-            big = big || size >= KERNEL_TRIM_BYTES;
-            dispatch(k, (enum kernel_channel)c, frames, n);
-            for (int i = 0; i < n; i++)
-                zmq_msg_close(&frames[i]);
         }
-        if (budget < 0 || bytes >= KERNEL_PUMP_BYTES)
-            more_left = true;
+        if (k->closed)
+            break;
+        /* Reading ZMQ_EVENTS re-arms the edge-triggered descriptor; what is still waiting
+         * (a full budget, or a message that came in meanwhile) is read next iteration. */
+        if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN))
+            pump_soon(k, (enum kernel_channel)c);
     }
     if (big)
         malloc_trim(0); /* large messages leave large free blocks: hand them back */
-    if (more_left && !k->closed)
-        loop_defer(k->loop, &k->pump);
-    /* Reading ZMQ_EVENTS re-arms the edge-triggered descriptors. */
-    for (int c = 0; c < KERNEL_NCHANNELS && !k->closed; c++) {
-        int events = 0;
-        size_t len = sizeof(events);
-
-        zmq_getsockopt(k->ch[c].sock, ZMQ_EVENTS, &events, &len);
-        if (events & ZMQ_POLLIN)
-            loop_defer(k->loop, &k->pump);
-    }
 }
 
 static void on_hb_timer(struct loop_timer *t)
@@ -440,7 +445,7 @@ static void on_hb_timer(struct loop_timer *t)
     }
     if (zmq_send(k->ch[KERNEL_HB].sock, "ping", 4, ZMQ_DONTWAIT) >= 0)
         k->hb_waiting = true;
-    loop_defer(k->loop, &k->pump);
+    pump_soon(k, KERNEL_HB);
     loop_timer_start(k->loop, &k->hb_timer, now_ms() + k->hb_interval_ms);
 }
 
