@@ -1,4 +1,5 @@
 # kernelbox: `make` builds build/kernelboxd; `make run` starts it; `make test` runs every test;
+# `make bench` measures it (QUICK=1 for a short run).
 # `make lint` runs clang-tidy and cppcheck; `make fuzz` runs each libFuzzer driver for
 # FUZZ_SECONDS; `make asan-test` runs the unit and e2e suites against an ASan+UBSan build.
 # The commands install what is missing (Debian packages, the kernel image) on the way.
@@ -8,6 +9,7 @@ IMAGE ?= kernelbox/kernel:latest
 CMAKE_FLAGS ?=
 LISTEN ?= 127.0.0.1:8080
 RUNTIME_DIR ?= /run/kernelbox
+QUICK ?=
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 LINT_BUILD ?= build-lint
 FUZZ_BUILD ?= build-fuzz
@@ -20,7 +22,7 @@ SAN_ENV ?=
 ASAN_TEST_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:print_summary=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all build deps image run test unit e2e clean lint fuzz fuzz-build fuzz-smoke \
+.PHONY: all build deps image run test unit e2e bench clean lint fuzz fuzz-build fuzz-smoke \
 	asan-test
 
 all: build
@@ -84,6 +86,12 @@ asan-test: deps
 		CMAKE_FLAGS="$(CMAKE_FLAGS) -DKERNELBOX_SANITIZE=ON -DKERNELBOX_WERROR=OFF \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo"
 	@$(MAKE) --no-print-directory unit image e2e BUILD=$(ASAN_BUILD) SAN_ENV="$(ASAN_TEST_ENV)"
+
+# Latency, throughput and memory of kernelboxd against kernels driven straight over ZeroMQ.
+# Prints a table, then the JSON report (also in $(BUILD)/bench.json). QUICK=1: under 2 minutes.
+bench: build image
+	@$(SUDO) env QUICK=$(QUICK) $(BUILD)/tests/bench/kernelbox-bench \
+		--daemon $(BUILD)/kernelboxd --image $(IMAGE) --json $(BUILD)/bench.json
 
 clean:
 	rm -rf $(BUILD)
