@@ -587,7 +587,8 @@ static void event_from_json(json_object *obj, struct backend_event *ev)
             json_object_is_type(v, json_type_string))
             snprintf(ev->id, sizeof(ev->id), "%s", json_object_get_string(v));
         if (json_object_object_get_ex(actor, "Attributes", &attrs) &&
-            json_object_object_get_ex(attrs, "exitCode", &v))
+            json_object_object_get_ex(attrs, "exitCode", &v) &&
+            json_object_is_type(v, json_type_string))
             ev->exit_code = atoi(json_object_get_string(v));
     }
 }

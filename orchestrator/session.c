@@ -1149,12 +1149,14 @@ static void exec_finish(struct session *s)
         }
         snprintf(detail, sizeof(detail), "%s failed (%s)", what, result_status_name(st));
         if (body != NULL && json_object_object_get_ex(body, "error", &err) && err != NULL &&
-            json_object_object_get_ex(err, "evalue", &v)) {
+            json_object_object_get_ex(err, "evalue", &v) && json_object_is_type(v, json_type_string)) {
             json_object *ename = NULL;
 
             json_object_object_get_ex(err, "ename", &ename);
             snprintf(detail, sizeof(detail), "%s failed: %s: %s", what,
-                     ename ? json_object_get_string(ename) : "Error", json_object_get_string(v));
+                     json_object_is_type(ename, json_type_string) ? json_object_get_string(ename)
+                                                                  : "Error",
+                     json_object_get_string(v));
         }
         json_object_put(body);
         if (s->state != ST_DEAD)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -156,18 +157,25 @@ double wall_now(void)
 
 void wall_iso8601(double t, char out[40])
 {
-    time_t secs = (time_t)t;
-    long micros = (long)((t - (double)secs) * 1e6);
+    char tmp[96];
     struct tm tm;
+    time_t secs;
+    long micros;
+    size_t i;
 
+    /* t may come from a kernel: keep it where a time_t and a four-digit year can hold it. */
+    if (!(t >= 0.0))
+        t = 0.0; /* negative, or NaN */
+    if (t > WALL_ISO8601_MAX)
+        t = WALL_ISO8601_MAX;
+    secs = (time_t)t;
+    micros = (long)((t - (double)secs) * 1e6);
     if (micros < 0)
         micros = 0;
     if (micros > 999999)
         micros = 999999;
-    char tmp[96];
-    size_t i;
-
-    gmtime_r(&secs, &tm);
+    if (gmtime_r(&secs, &tm) == NULL)
+        memset(&tm, 0, sizeof(tm));
     snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
     for (i = 0; i < 39 && tmp[i] != '\0'; i++)

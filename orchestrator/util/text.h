@@ -35,6 +35,8 @@ uint64_t now_us(void);
 double wall_now(void);
 
 /* Format an epoch time as ISO 8601 UTC with microseconds and "+00:00" into out[40]. */
+/* The last second of the year 9999: later (or negative, or NaN) times are clamped. */
+#define WALL_ISO8601_MAX 253402300799.0
 void wall_iso8601(double t, char out[40]);
 
 #endif

@@ -194,6 +194,35 @@ def test_paths_that_leave_the_working_directory_are_refused(kb):
         "True"
 
 
+def test_forged_file_helper_answers_are_checked(kb):
+    # The session's code owns the kernel, so it can make the file helper answer anything:
+    # the daemon keeps only fields it knows, of the types it expects, and says when an
+    # answer is unusable.
+    kb.execute("forger", """
+import json, kernelbox_files
+class Raw:
+    def __init__(self, fields): self.text = json.dumps(fields)
+    def __repr__(self): return self.text
+kernelbox_files.listdir = lambda path: Raw({"ok": True, "truncated": "yes", "entries": [
+    1, None, {"name": None, "size": "big", "type": 7, "modified": 1e300},
+    {"name": "a", "modified": -5}, {"name": "b", "modified": "noon"}]})
+kernelbox_files.remove = lambda path: Raw({"ok": False, "error": "weird", "message": None})
+kernelbox_files.read = lambda path, offset, length: Raw({"ok": True, "size": 3,
+                                                        "data": "not base64!"})
+""")
+    listing = kb.get("/sessions/forger/files/").json()
+    assert listing["entries"] == [{"modified": "9999-12-31T23:59:59.000000+00:00"},
+                                  {"name": "a", "modified": "1970-01-01T00:00:00.000000+00:00"},
+                                  {"name": "b"}], listing
+    assert listing["truncated"] is False
+    resp = kb.delete("/sessions/forger/files/x")
+    assert resp.status == 422 and resp.json()["detail"] == "file operation failed: weird", resp
+    resp = kb.get("/sessions/forger/files/x")
+    assert resp.status == 500 and "not base64" in resp.json()["detail"], resp
+    assert kb.execute("forger", "40 + 2")["return_value"] == "42"
+    assert kb.get("/health").status == 200
+
+
 def test_upload_caps_and_a_full_tmpfs():
     d = kbtest.Daemon(env={"KERNELBOX_MAX_UPLOAD": "2MiB", "KERNELBOX_TMPFS_SIZE": "3MiB"})
     d.start()

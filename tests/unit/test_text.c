@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,16 @@ static void test_wall_iso8601(void **state)
     assert_string_equal(out, "2000-02-29T00:00:00.500000+00:00");
     wall_iso8601(4102444799.0, out);
     assert_string_equal(out, "2099-12-31T23:59:59.000000+00:00");
+
+    /* Times a kernel may send (a file's "modified"): clamped, never undefined. */
+    wall_iso8601(-5.0, out);
+    assert_string_equal(out, "1970-01-01T00:00:00.000000+00:00");
+    wall_iso8601(NAN, out);
+    assert_string_equal(out, "1970-01-01T00:00:00.000000+00:00");
+    wall_iso8601(1e300, out);
+    assert_string_equal(out, "9999-12-31T23:59:59.000000+00:00");
+    wall_iso8601(INFINITY, out);
+    assert_string_equal(out, "9999-12-31T23:59:59.000000+00:00");
 
     /* The current time: the fixed format, and the same second as gmtime_r. */
     now = wall_now();
