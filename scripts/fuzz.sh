@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # FUZZ_DRIVERS picks some of them, FUZZ_JOBS how many run at once (default: one per CPU).
-read -r -a FUZZERS <<<"${FUZZ_DRIVERS:-fuzz_route fuzz_body fuzz_wire fuzz_keys fuzz_config fuzz_files}"
+read -r -a FUZZERS <<<"${FUZZ_DRIVERS:-fuzz_route fuzz_body fuzz_wire fuzz_keys fuzz_config fuzz_files fuzz_result}"
 build=${1:?usage: $0 BUILD run SECONDS | BUILD smoke}
 mode=${2:?usage: $0 BUILD run SECONDS | BUILD smoke}
 seconds=${3:-60}
@@ -27,6 +27,7 @@ driver_opts() {
     case "$1" in
         fuzz_wire) echo "-max_len=16384" ;;
         fuzz_keys) echo "-max_len=8192" ;;
+        fuzz_result) echo "-max_len=16384" ;;
         *) echo "-max_len=4096" ;;
     esac
 }
