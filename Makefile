@@ -51,7 +51,7 @@ unit: deps build
 
 e2e: build image
 	@$(SUDO) env KERNELBOX_BUILD=$(abspath $(BUILD)) KERNELBOX_IMAGE=$(IMAGE) $(SAN_ENV) \
-		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+		/usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/e2e
 
 test: deps
 	@$(MAKE) --no-print-directory build CMAKE_FLAGS="$(CMAKE_FLAGS) -DKERNELBOX_WERROR=ON"

@@ -2,12 +2,15 @@
 the HTTP edge (connection limits and slow clients)."""
 
 import hashlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import threading
 import time
+
+import pytest
 
 import kbtest
 from kbtest import Daemon, wait_for
@@ -301,3 +304,34 @@ def test_unknown_runtime_stops_startup():
                          capture_output=True, text=True, timeout=30)
     subprocess.run(["rm", "-rf", "/run/kbt-runtime"])
     assert out.returncode == 1 and "KERNELBOX_RUNTIME" in out.stderr, out.stderr
+
+
+def engine_runtimes():
+    out = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"],
+                         capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout) if out.returncode == 0 and out.stdout.strip() else {}
+
+
+def run_under(runtime):
+    """A session's kernel started under runtime: it answers, and the engine says so."""
+    d = Daemon(env={"KERNELBOX_RUNTIME": runtime, "KERNELBOX_POOL_SIZE": "0"}).start()
+    try:
+        res = d.execute("rt", "import os\nos.getuid(), 6 * 7")
+        assert res["status"] == "success" and res["return_value"] == "(1000, 42)", res
+        [cid] = d.containers()
+        assert kbtest.docker("inspect", "--format", "{{.HostConfig.Runtime}}", cid).strip() \
+            == runtime
+    finally:
+        finish(d)
+
+
+def test_a_runtime_the_engine_knows_is_used():
+    # runc is always there: proves the setting reaches the engine, not only its refusal.
+    run_under("runc")
+
+
+@pytest.mark.skipif("runsc" not in engine_runtimes(),
+                    reason="gVisor's runsc is not installed in this Docker Engine; install it "
+                           "and register it as a runtime to run kernels under gVisor")
+def test_kernels_run_under_gvisor_when_it_is_installed():
+    run_under("runsc")
