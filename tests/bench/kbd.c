@@ -224,22 +224,32 @@ int kbd_stop(struct kbd *d)
     return WEXITSTATUS(status);
 }
 
-long long proc_cpu_us(pid_t pid)
+/* Read /proc/<pid>/<name> into buf (NUL-terminated). Returns 0, or -1 when it cannot. */
+static int read_proc(pid_t pid, const char *name, char *buf, size_t size)
 {
-    char path[64], buf[1024], *p;
-    unsigned long long utime = 0, stime = 0;
+    char path[64];
     ssize_t n;
     int fd;
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    n = read(fd, buf, sizeof(buf) - 1);
+    n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0)
         return -1;
     buf[n] = '\0';
+    return 0;
+}
+
+long long proc_cpu_us(pid_t pid)
+{
+    char buf[1024], *p;
+    unsigned long long utime = 0, stime = 0;
+
+    if (read_proc(pid, "stat", buf, sizeof(buf)) < 0)
+        return -1;
     /* The command name may hold spaces and parentheses: fields count from the last ')'. */
     p = strrchr(buf, ')');
     if (p == NULL)
@@ -254,19 +264,10 @@ long long proc_cpu_us(pid_t pid)
 
 long long proc_rss_kib(pid_t pid)
 {
-    char path[64], buf[4096], *p;
-    ssize_t n;
-    int fd;
+    char buf[4096], *p;
 
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (read_proc(pid, "status", buf, sizeof(buf)) < 0)
         return -1;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
     p = strstr(buf, "\nVmRSS:");
     if (p == NULL)
         return -1;
