@@ -373,6 +373,40 @@ class DockerProxy:
             c.close()
 
 
+# A 64-digit hex string standing alone: what a key hash or an HMAC key looks like.
+HEX64 = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+
+
+def sha(text):
+    """The SHA-256 of text as hex: what a keys file holds for a key."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def as_key(d, key):
+    """The same daemon, spoken to with another key."""
+    other = Daemon.__new__(Daemon)
+    other.__dict__.update(d.__dict__)
+    other.key = key
+    return other
+
+
+def finish(d, *clients):
+    """Delete every kernel through each of clients, stop d, check nothing is left, and remove
+    its runtime directory."""
+    for c in clients:
+        assert c.delete("/kernels").status == 200
+    assert d.stop() == 0, d.logs()[-2000:]
+    d.assert_clean()
+    d.remove_runtime_dir()
+
+
+def container_of(kernel_id):
+    """docker inspect of the one container of kernel_id."""
+    ids = containers(f"kernelbox.kernel_id={kernel_id}")
+    assert len(ids) == 1, ids
+    return json.loads(docker("inspect", ids[0]))[0]
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,7 +1,6 @@
 """kernelboxd confines itself: a seccomp allow-list on every thread, no new privileges, and
 running a program is fatal. KERNELBOX_SELF_SECCOMP=0 turns it off, loudly."""
 
-import kbtest
 from kbtest import Daemon
 
 

@@ -4,7 +4,6 @@ asserting that no container and no file is left."""
 
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time

@@ -17,7 +17,6 @@ pause briefly (settle()) before the next execute on that session.
 """
 
 import ast
-import hashlib
 import json
 import os
 import re
@@ -27,7 +26,7 @@ import time
 import pytest
 
 import kbtest
-from kbtest import Daemon
+from kbtest import HEX64, Daemon, as_key, sha
 
 ATTACKER_KEY = "attacker-" + os.urandom(16).hex()
 VICTIM_KEY = "victim-" + os.urandom(16).hex()
@@ -37,19 +36,8 @@ SHM_SIZE = 64 << 20            # Docker's default /dev/shm, set by docker.c's Sh
 PIDS_LIMIT = 128
 INTERRUPT_GRACE = 2.0
 VICTIM_MAX_SECONDS = 10.0
-HEX64 = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 
 
-def sha(text):
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def as_key(d, key):
-    """The same daemon, spoken to with another key."""
-    other = Daemon.__new__(Daemon)
-    other.__dict__.update(d.__dict__)
-    other.key = key
-    return other
 
 
 def settle():

@@ -1,11 +1,10 @@
 """The warm pool: kernels started ahead of demand, hardened exactly like a session's, handed
 to new sessions at once, replaced when taken or lost, and kept through a daemon restart."""
 
-import json
 import time
 
 import kbtest
-from kbtest import Daemon, wait_for
+from kbtest import Daemon, container_of, finish, wait_for
 
 
 def pool(d):
@@ -15,18 +14,6 @@ def pool(d):
 def wait_pool_ready(d, n, timeout=60):
     wait_for(lambda: pool(d)["ready"] == n, timeout, f"{n} warm kernels")
 
-
-def container_of(d, kernel_id):
-    ids = kbtest.containers(f"kernelbox.kernel_id={kernel_id}")
-    assert len(ids) == 1, ids
-    return json.loads(kbtest.docker("inspect", ids[0]))[0]
-
-
-def finish(d):
-    assert d.delete("/kernels").status == 200
-    assert d.stop() == 0, d.logs()[-2000:]
-    d.assert_clean()
-    d.remove_runtime_dir()
 
 
 def test_pooled_kernels_serve_new_sessions_and_are_replaced():
@@ -45,20 +32,20 @@ def test_pooled_kernels_serve_new_sessions_and_are_replaced():
         wait_pool_ready(d, 2)
         assert len(d.containers()) == 3
         # A pooled kernel is hardened exactly like one started for its session.
-        info = container_of(d, kernel["kernel_id"])
+        info = container_of(kernel["kernel_id"])
         host = info["HostConfig"]
         assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
         assert host["NetworkMode"] == "none" and host["PidsLimit"] == 256 and host["Init"]
         assert "no-new-privileges:true" in host["SecurityOpt"]
         assert any(o.startswith("seccomp=") for o in host["SecurityOpt"])
         # Its labels were set before it had a session; its name says which one it serves.
-        wait_for(lambda: container_of(d, kernel["kernel_id"])["Name"].endswith("-first"), 10,
+        wait_for(lambda: container_of(kernel["kernel_id"])["Name"].endswith("-first"), 10,
                  "the container to be renamed after its session")
         # DELETE /kernels removes sessions, not the warm kernels.
         assert d.delete("/kernels").status == 200
         assert len(d.containers()) == 2
     finally:
-        finish(d)
+        finish(d, d)
 
 
 def test_a_warm_kernel_that_dies_is_replaced():
@@ -72,7 +59,7 @@ def test_a_warm_kernel_that_dies_is_replaced():
         assert len(d.containers()) == 1
         assert d.execute("after", "1 + 1")["return_value"] == "2"
     finally:
-        finish(d)
+        finish(d, d)
 
 
 def test_sessions_and_warm_kernels_survive_a_daemon_restart():
@@ -89,7 +76,7 @@ def test_sessions_and_warm_kernels_survive_a_daemon_restart():
         assert set(d2.containers()) == before, "the warm kernel was taken over, not replaced"
         assert [s["session_name"] for s in d2.get("/sessions").json()["sessions"]] == ["kept"]
     finally:
-        finish(d2)
+        finish(d2, d2)
 
 
 def test_pool_never_delays_a_session_when_empty():
@@ -101,4 +88,4 @@ def test_pool_never_delays_a_session_when_empty():
         assert [r["return_value"] for r in results] == ["0", "2", "4"]
         assert time.monotonic() - started < 60
     finally:
-        finish(d)
+        finish(d, d)

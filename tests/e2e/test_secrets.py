@@ -12,7 +12,6 @@ form): none may appear anywhere but in the engine's own ids in `docker inspect`.
 
 import ast
 import base64
-import hashlib
 import json
 import os
 import re
@@ -20,22 +19,12 @@ import subprocess
 import time
 
 import kbtest
-from kbtest import Daemon, wait_for
+from kbtest import HEX64, Daemon, as_key, sha, wait_for
 
 KEY_A = "alpha-" + os.urandom(20).hex()
 KEY_B = "beta-" + os.urandom(20).hex()
-HEX64 = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 
 
-def sha(text):
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def as_key(d, key):
-    other = Daemon.__new__(Daemon)
-    other.__dict__.update(d.__dict__)
-    other.key = key
-    return other
 
 
 def kernel_key(client, session):

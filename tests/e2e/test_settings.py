@@ -1,25 +1,12 @@
 """Per-session settings at creation: limits within the tenant's maxima, environment
 variables, the session's own startup code, and network egress when the daemon allows it."""
 
-import json
 import socket
 import threading
 
 import kbtest
-from kbtest import Daemon
+from kbtest import Daemon, container_of, finish
 
-
-def container_of(d, kernel_id):
-    ids = kbtest.containers(f"kernelbox.kernel_id={kernel_id}")
-    assert len(ids) == 1, ids
-    return json.loads(kbtest.docker("inspect", ids[0]))[0]
-
-
-def finish(d):
-    assert d.delete("/kernels").status == 200
-    assert d.stop() == 0, d.logs()[-2000:]
-    d.assert_clean()
-    d.remove_runtime_dir()
 
 
 def test_limits_env_and_startup_code_apply_and_show():
@@ -36,7 +23,7 @@ def test_limits_env_and_startup_code_apply_and_show():
                            "tmpfs_bytes": 16 << 20}
     assert k["env"] == {"GREETING": "hello", "API_TOKEN": "<redacted>"}
     assert k["startup_code"] == body["startup_code"] and k["network"] == "none"
-    host = container_of(d, k["kernel_id"])["HostConfig"]
+    host = container_of(k["kernel_id"])["HostConfig"]
     assert host["Memory"] == 128 << 20 and host["NanoCpus"] == 500_000_000
     assert host["PidsLimit"] == 64 and "size=16777216" in host["Tmpfs"]["/tmp"]
     res = d.execute("tuned", "import os\n(order, os.environ['API_TOKEN'])")
@@ -53,9 +40,9 @@ def test_limits_env_and_startup_code_apply_and_show():
         # A restart runs both startup codes again, with the same settings.
         assert d2.post(f"/kernels/{k['kernel_id']}/restart").status == 200
         assert d2.execute("tuned", "order")["return_value"] == "['daemon', 'hello']"
-        assert container_of(d2, k["kernel_id"])["HostConfig"]["Memory"] == 128 << 20
+        assert container_of(k["kernel_id"])["HostConfig"]["Memory"] == 128 << 20
     finally:
-        finish(d2)
+        finish(d2, d2)
 
 
 def test_bad_settings_are_refused(kb):
@@ -113,13 +100,13 @@ def test_tenant_maxima_from_the_keys_file():
         assert resp.json()["limits"] == {"memory_bytes": 96 << 20, "cpus": 0.25, "pids": 32,
                                          "tmpfs_bytes": 8 << 20}, resp.json()
         tight = resp.json()
-        host = container_of(d, tight["kernel_id"])["HostConfig"]
+        host = container_of(tight["kernel_id"])["HostConfig"]
         assert host["Memory"] == 96 << 20 and host["NanoCpus"] == 250_000_000
         assert host["PidsLimit"] == 32 and "size=8388608" in host["Tmpfs"]["/tmp"]
         assert small.execute("tight", "1 + 1")["return_value"] == "2"
         assert small.delete("/kernels").status == 200
     finally:
-        finish(d)
+        finish(d, d)
         os.unlink(path)
 
 
@@ -163,8 +150,8 @@ def test_egress_reaches_out_but_not_the_host_loopback_or_other_sessions():
     try:
         k = d.post("/sessions/out", {"network": "egress"}).json()
         assert k["network"] == "egress"
-        other = d.post("/sessions/out2", {"network": "egress"}).json()
-        assert container_of(d, k["kernel_id"])["HostConfig"]["NetworkMode"].startswith(
+        d.post("/sessions/out2", {"network": "egress"})
+        assert container_of(k["kernel_id"])["HostConfig"]["NetworkMode"].startswith(
             "kernelbox-egress-")
         d.execute("out", GATEWAY)
         d.execute("out2", "import socket, threading\nsrv = socket.socket()\n"
@@ -192,4 +179,4 @@ def test_egress_reaches_out_but_not_the_host_loopback_or_other_sessions():
     finally:
         public.close()
         loopback.close()
-        finish(d)
+        finish(d, d)

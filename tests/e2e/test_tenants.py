@@ -1,7 +1,6 @@
 """Tenants: keys from a file, sessions scoped to their tenant, quotas, the global cap, CORS and
 the HTTP edge (connection limits and slow clients)."""
 
-import hashlib
 import json
 import os
 import signal
@@ -13,7 +12,7 @@ import time
 import pytest
 
 import kbtest
-from kbtest import Daemon, wait_for
+from kbtest import Daemon, as_key, finish, sha, wait_for
 
 
 def keys_file(lines, mode=0o600):
@@ -24,24 +23,7 @@ def keys_file(lines, mode=0o600):
     return path
 
 
-def sha(key):
-    return hashlib.sha256(key.encode()).hexdigest()
 
-
-def as_key(d, key):
-    """The same daemon, spoken to with another key."""
-    other = Daemon.__new__(Daemon)
-    other.__dict__.update(d.__dict__)
-    other.key = key
-    return other
-
-
-def finish(d, *tenants):
-    for t in tenants:
-        assert t.delete("/kernels").status == 200
-    assert d.stop() == 0, d.logs()[-2000:]
-    d.assert_clean()
-    d.remove_runtime_dir()
 
 
 KEY_A = "tenant-a-" + os.urandom(12).hex()
