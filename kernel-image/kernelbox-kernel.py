@@ -136,12 +136,10 @@ def defer_client_library():
     if spec is None or spec.loader is None or "jupyter_client" in sys.modules:
         return
     package = importlib.util.module_from_spec(spec)
-    loaded = []
 
     def load_everything(name):
-        if not loaded:
-            loaded.append(True)
-            del package.__getattr__
+        # Only the first call finds the hook in place; it removes it and runs __init__.
+        if package.__dict__.pop("__getattr__", None) is not None:
             spec.loader.exec_module(package)
         try:
             return package.__dict__[name]
