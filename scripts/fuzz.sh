@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # FUZZ_DRIVERS picks some of them, FUZZ_JOBS how many run at once (default: one per CPU).
-read -r -a FUZZERS <<<"${FUZZ_DRIVERS:-fuzz_route fuzz_body fuzz_wire fuzz_keys fuzz_config fuzz_files fuzz_result}"
+read -r -a FUZZERS <<<"${FUZZ_DRIVERS:-fuzz_route fuzz_body fuzz_wire fuzz_keys fuzz_config fuzz_files fuzz_result fuzz_zmtp}"
 build=${1:?usage: $0 BUILD run SECONDS | BUILD smoke}
 mode=${2:?usage: $0 BUILD run SECONDS | BUILD smoke}
 seconds=${3:-60}
@@ -28,6 +28,7 @@ driver_opts() {
         fuzz_wire) echo "-max_len=16384" ;;
         fuzz_keys) echo "-max_len=8192" ;;
         fuzz_result) echo "-max_len=16384" ;;
+        fuzz_zmtp) echo "-max_len=16384" ;;
         *) echo "-max_len=4096" ;;
     esac
 }
