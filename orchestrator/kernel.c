@@ -1,5 +1,6 @@
-/* One Jupyter client per kernel over ZeroMQ ipc:// sockets. Everything the kernel sends is
- * verified (HMAC-SHA256) and bounded before it reaches the owner of a request. */
+/* One Jupyter client per kernel, speaking ZMTP 3.0 itself over the ipc sockets in the session
+ * directory: no library thread between the event loop and the kernel. Everything the kernel
+ * sends is verified (HMAC-SHA256) and bounded before it reaches the owner of a request. */
 #include "kernel.h"
 
 #include <errno.h>
@@ -8,41 +9,78 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <zmq.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util/text.h"
+#include "zmtp.h"
 
-/* A kernel is hostile: what it can make the daemon hold is bounded per kernel by the largest
- * message it may send times the messages queued for it. A larger message drops the
- * connection (libzmq reconnects); a full queue holds the kernel back (shell) or drops its
- * broadcasts (iopub). */
-#define KERNEL_MAX_MSG (8LL << 20)       /* one frame from shell or iopub */
-#define KERNEL_RCVHWM 2                  /* messages queued per socket */
-#define KERNEL_PUMP_BYTES (4u << 20)     /* bytes handled per kernel per loop iteration */
-#define KERNEL_TRIM_BYTES (1u << 20)     /* after messages this large, give memory back */
-#define KERNEL_MAX_SMALL_MSG (1LL << 20) /* control, stdin, heartbeat */
-#define KERNEL_PUMP_BUDGET 64            /* messages per socket per loop iteration */
+/* A kernel is hostile: what it can make the daemon hold is bounded per channel by the
+ * largest message it may send (a larger one is skipped as it streams in, never held) and
+ * what the daemon queues for it. */
+#define KERNEL_MAX_MSG (8u << 20)       /* one message from shell or iopub, frame bodies */
+#define KERNEL_MAX_SMALL_MSG (1u << 20) /* control, stdin, heartbeat */
+#define KERNEL_MAX_QUEUED (32u << 20)   /* bytes waiting to be written to one channel */
+#define KERNEL_PUMP_BYTES (4u << 20)    /* bytes read per channel per loop iteration */
+#define KERNEL_PUMP_BUDGET 64           /* messages per channel per loop iteration */
+#define KERNEL_TRIM_BYTES (1u << 20)    /* after messages this large, give memory back */
 #define KERNEL_SESSION_HEX 32
+#define KERNEL_IOV_MAX 64
+/* A starting kernel binds its sockets a second or so after its container starts: retry
+ * often enough that the connection follows the bind within 20 ms (a refused connect is two
+ * system calls), and less often once a kernel has been unreachable for a while. */
+#define KERNEL_RETRY_FIRST_MS 10
+#define KERNEL_RETRY_MS 20
+#define KERNEL_RETRY_SLOW_MS 250
+#define KERNEL_RETRY_FAST_FOR_MS 10000
+#define KERNEL_PRE_MAX 160 /* greeting, READY and the subscription */
+
+enum conn_state {
+    CONN_DOWN,      /* not connected; the retry timer is armed */
+    CONN_GREETING,  /* our greeting sent, waiting for the kernel's */
+    CONN_HANDSHAKE, /* our READY sent, waiting for the kernel's */
+    CONN_READY,     /* messages flow */
+};
+
+/* One encoded message waiting to be written. */
+struct out_chunk {
+    struct list_node node;
+    size_t len;
+    uint8_t data[];
+};
 
 struct kernel;
 
-struct kernel_socket {
+/* One channel: a stream socket to the kernel's ZMTP socket of the same name. */
+struct kernel_conn {
     struct loop_io io;
     struct kernel *k;
-    void *sock;
+    enum kernel_channel ch;
+    enum conn_state state;
+    uint32_t watched; /* the events the loop watches for io.fd */
+    struct zmtp_reader in;
+    uint8_t pre[KERNEL_PRE_MAX]; /* protocol bytes, written before any message */
+    size_t pre_len, pre_off;
+    struct list_node out; /* struct out_chunk, whole messages */
+    size_t out_bytes;
+    size_t head_off; /* bytes of the first chunk already written */
+    struct loop_timer retry;
+    uint64_t down_since_ms;
+    bool reported; /* a protocol error was logged for this kernel and channel */
 };
 
 struct kernel {
     struct loop *loop;
-    struct kernel_socket ch[KERNEL_NCHANNELS];
+    struct kernel_conn ch[KERNEL_NCHANNELS];
+    struct sockaddr_un addr[KERNEL_NCHANNELS];
     struct wire_key *key;
     struct kernel_events ev;
     char session[KERNEL_SESSION_HEX + 1];
     uint64_t counter;
     struct list_node pending; /* struct kernel_request */
-    struct loop_defer pump;   /* re-check sockets after a send or a full budget */
-    unsigned pump_mask;       /* which channels the deferred pump looks at (1 << channel) */
     struct loop_defer release;
     bool closed;
     uint64_t dropped;
@@ -56,238 +94,273 @@ struct kernel {
     bool hb_lost_reported;
 };
 
-static const int socket_types[KERNEL_NCHANNELS] = {ZMQ_DEALER, ZMQ_SUB, ZMQ_DEALER, ZMQ_DEALER,
-                                                   ZMQ_REQ};
+/* What the daemon announces on each channel, and what it accepts from the kernel. */
+static const char *const our_types[KERNEL_NCHANNELS] = {"DEALER", "SUB", "DEALER", "DEALER",
+                                                        "DEALER"};
+static const char *const peer_types[KERNEL_NCHANNELS][2] = {
+    {"ROUTER", NULL}, {"PUB", "XPUB"}, {"ROUTER", NULL}, {"ROUTER", NULL}, {"ROUTER", "REP"}};
 static const char *const channel_names[KERNEL_NCHANNELS] = {"shell", "iopub", "control",
                                                             "stdin", "hb"};
 
-void *kernel_context_new(int max_sockets)
+static void conn_connect(struct kernel_conn *c);
+static void conn_drop(struct kernel_conn *c, int err);
+static void conn_read(struct kernel_conn *c);
+static void conn_flush(struct kernel_conn *c);
+static void on_hb_timer(struct loop_timer *t);
+
+static void watch(struct kernel_conn *c, uint32_t events)
 {
-    void *ctx = zmq_ctx_new(), *warmup;
-
-    if (ctx == NULL)
-        return NULL;
-    zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, max_sockets);
-    zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
-    zmq_ctx_set(ctx, ZMQ_BLOCKY, 0);
-    /* libzmq starts its threads with the first socket: start them now, before the daemon
-     * confines itself, rather than in the middle of a request. */
-    warmup = zmq_socket(ctx, ZMQ_DEALER);
-    if (warmup != NULL)
-        zmq_close(warmup);
-    return ctx;
-}
-
-static void pump(struct kernel *k, unsigned mask);
-
-/* Look at channel c again on the next loop iteration. */
-static void pump_soon(struct kernel *k, enum kernel_channel c)
-{
-    k->pump_mask |= 1u << c;
-    loop_defer(k->loop, &k->pump);
+    if (c->watched != events && c->io.fd >= 0 && loop_io_mod(c->k->loop, &c->io, events) == 0)
+        c->watched = events;
 }
 
 static void on_socket(void *arg, uint32_t events)
 {
-    struct kernel_socket *s = arg;
+    struct kernel_conn *c = arg;
 
-    (void)events;
-    if (!s->k->closed)
-        pump(s->k, 1u << (unsigned)(s - s->k->ch));
+    if (c->k->closed || c->io.fd < 0)
+        return;
+    if (events & EPOLLOUT)
+        conn_flush(c);
+    if (!c->k->closed && c->io.fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        conn_read(c);
 }
 
-static void on_pump_defer(struct loop_defer *d)
+static void on_retry(struct loop_timer *t)
 {
-    struct kernel *k = LIST_CONTAINER(d, struct kernel, pump);
-    unsigned mask = k->pump_mask;
+    struct kernel_conn *c = LIST_CONTAINER(t, struct kernel_conn, retry);
 
-    k->pump_mask = 0;
-    if (!k->closed)
-        pump(k, mask);
+    if (!c->k->closed && c->state == CONN_DOWN)
+        conn_connect(c);
+}
+
+static void free_chunks(struct kernel_conn *c)
+{
+    while (!list_empty(&c->out)) {
+        struct list_node *n = list_first(&c->out);
+
+        list_remove(n);
+        free(LIST_CONTAINER(n, struct out_chunk, node));
+    }
+    c->out_bytes = 0;
+    c->head_off = 0;
 }
 
 static void on_release(struct loop_defer *d)
 {
     struct kernel *k = LIST_CONTAINER(d, struct kernel, release);
 
+    for (int c = 0; c < KERNEL_NCHANNELS; c++) {
+        zmtp_reader_cleanup(&k->ch[c].in);
+        free_chunks(&k->ch[c]);
+    }
     free(k);
 }
 
-static void on_hb_timer(struct loop_timer *t);
-
-static int set_int(void *sock, int opt, int value)
+static void schedule_retry(struct kernel_conn *c)
 {
-    return zmq_setsockopt(sock, opt, &value, sizeof(value));
+    uint64_t now = now_ms(), delay = KERNEL_RETRY_MS;
+
+    if (c->down_since_ms == 0) {
+        c->down_since_ms = now;
+        delay = KERNEL_RETRY_FIRST_MS;
+    } else if (now - c->down_since_ms > KERNEL_RETRY_FAST_FOR_MS) {
+        delay = KERNEL_RETRY_SLOW_MS;
+    }
+    loop_timer_start(c->k->loop, &c->retry, now + delay);
 }
 
-static int open_socket(struct kernel *k, void *zctx, enum kernel_channel c, const char *dir)
+/* Queue protocol bytes ahead of every message. They are few and fit. */
+static void pre_put(struct kernel_conn *c, const void *data, size_t len)
 {
-    struct kernel_socket *s = &k->ch[c];
-    int64_t maxmsg = (c == KERNEL_SHELL || c == KERNEL_IOPUB) ? KERNEL_MAX_MSG
-                                                              : KERNEL_MAX_SMALL_MSG;
-    char endpoint[256];
-    size_t fdlen = sizeof(int);
-    int fd = -1;
-
-    s->k = k;
-    s->sock = zmq_socket(zctx, socket_types[c]);
-    if (s->sock == NULL)
-        return -errno;
-    set_int(s->sock, ZMQ_LINGER, 0);
-    /* A starting kernel binds its sockets a second or so after the container starts: retry
-     * often enough that the connection follows the bind within 20 ms (a failed ipc connect
-     * is one system call). */
-    set_int(s->sock, ZMQ_RECONNECT_IVL, 10);
-    set_int(s->sock, ZMQ_RECONNECT_IVL_MAX, 20);
-    zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-    set_int(s->sock, ZMQ_RCVHWM, KERNEL_RCVHWM);
-    if (c == KERNEL_SHELL || c == KERNEL_STDIN) {
-        /* The kernel routes stdin requests to the identity of the shell client. */
-        zmq_setsockopt(s->sock, ZMQ_ROUTING_ID, k->session, KERNEL_SESSION_HEX);
+    if (c->pre_off == c->pre_len)
+        c->pre_off = c->pre_len = 0;
+    if (len <= sizeof(c->pre) - c->pre_len) {
+        memcpy(c->pre + c->pre_len, data, len);
+        c->pre_len += len;
     }
-    if (c == KERNEL_IOPUB)
-        zmq_setsockopt(s->sock, ZMQ_SUBSCRIBE, "", 0);
-    if (c == KERNEL_HB) {
-        /* A lost echo must not wedge the REQ state machine. */
-        set_int(s->sock, ZMQ_REQ_RELAXED, 1);
-        set_int(s->sock, ZMQ_REQ_CORRELATE, 1);
-    }
-    if ((size_t)snprintf(endpoint, sizeof(endpoint), "ipc://%s/" KERNEL_SOCKET_PREFIX "-%d", dir,
-                         (int)c + 1) >= sizeof(endpoint))
-        return -ENAMETOOLONG;
-    if (zmq_connect(s->sock, endpoint) != 0)
-        return -errno;
-    if (zmq_getsockopt(s->sock, ZMQ_FD, &fd, &fdlen) != 0)
-        return -errno;
-    s->io.fd = fd;
-    s->io.fn = on_socket;
-    s->io.arg = s;
-    return loop_io_add(k->loop, &s->io, EPOLLIN);
 }
 
-struct kernel *kernel_new(struct loop *loop, void *zctx, const char *dir, const char *key,
-                          size_t key_len, const struct kernel_events *ev)
+/* Try to connect now; on failure try again after a short while. The ipc socket accepts at
+ * once or refuses at once: a stream connect to a Unix socket does not stay in progress. */
+static void conn_connect(struct kernel_conn *c)
 {
-    struct kernel *k = calloc(1, sizeof(*k));
+    struct kernel *k = c->k;
+    uint8_t greeting[ZMTP_GREETING_LEN];
+    int fd;
 
-    if (k == NULL)
-        return NULL;
-    k->loop = loop;
-    k->ev = *ev;
-    list_init(&k->pending);
-    list_init(&k->pump.node);
-    k->pump.fn = on_pump_defer;
-    list_init(&k->release.node);
-    k->release.fn = on_release;
-    loop_timer_init(&k->hb_timer, on_hb_timer);
-    for (int c = 0; c < KERNEL_NCHANNELS; c++)
-        k->ch[c].io.fd = -1;
-    if (random_hex(k->session, KERNEL_SESSION_HEX) < 0)
-        goto error;
-    k->key = wire_key_new((const uint8_t *)key, key_len);
-    if (k->key == NULL)
-        goto error;
-    for (int c = 0; c < KERNEL_NCHANNELS; c++) {
-        if (open_socket(k, zctx, (enum kernel_channel)c, dir) < 0)
-            goto error;
-    }
-    return k;
-
-error:
-    kernel_free(k);
-    return NULL;
-}
-
-void kernel_free(struct kernel *k)
-{
-    if (k == NULL || k->closed)
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        schedule_retry(c);
         return;
-    k->closed = true;
-    loop_timer_stop(k->loop, &k->hb_timer);
-    list_remove(&k->pump.node);
-    while (!list_empty(&k->pending))
-        list_remove(list_first(&k->pending));
-    for (int c = 0; c < KERNEL_NCHANNELS; c++) {
-        if (k->ch[c].io.fd >= 0)
-            loop_io_del(k->loop, &k->ch[c].io);
-        if (k->ch[c].sock != NULL)
-            zmq_close(k->ch[c].sock);
-        k->ch[c].sock = NULL;
     }
-    wire_key_free(k->key);
-    k->key = NULL;
-    /* An event for one of these sockets may still be queued in this iteration. */
-    loop_defer(k->loop, &k->release);
-}
-
-static int send_frame(void *sock, const void *data, size_t len, int more)
-{
-    int flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0);
-
-    if (zmq_send(sock, data, len, flags) < 0)
-        return -errno;
-    return 0;
-}
-
-int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
-                json_object *content, kernel_msg_fn fn, struct kernel_request *req)
-{
-    char header[512], msg_id[KERNEL_MSG_ID_MAX], sig[WIRE_SIG_HEX + 1];
-    struct wire_frame parts[4];
-    const char *body;
-    void *sock;
-    int n, rc;
-
-    if (k->closed || ch == KERNEL_IOPUB || ch == KERNEL_HB)
-        return -EINVAL;
-    sock = k->ch[ch].sock;
-    snprintf(msg_id, sizeof(msg_id), "%s_%llu", k->session, (unsigned long long)++k->counter);
-    n = wire_header(header, sizeof(header), msg_id, k->session, msg_type, wall_now());
-    if (n < 0)
-        return n;
-    body = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN |
-                                                       JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (body == NULL)
-        return -ENOMEM;
-    parts[0].data = header;
-    parts[0].len = (size_t)n;
-    parts[1].data = "{}";
-    parts[1].len = 2;
-    parts[2].data = "{}";
-    parts[2].len = 2;
-    parts[3].data = body;
-    parts[3].len = strlen(body);
-    rc = wire_sign(k->key, parts, sig);
-    if (rc < 0)
-        return rc;
-
-    /* A DEALER either queues the whole message or refuses the first frame. */
-    rc = send_frame(sock, WIRE_DELIM, sizeof(WIRE_DELIM) - 1, 1);
-    if (rc < 0)
-        return rc;
-    send_frame(sock, sig, WIRE_SIG_HEX, 1);
-    for (int i = 0; i < 4; i++)
-        send_frame(sock, parts[i].data, parts[i].len, i < 3);
-
-    if (req != NULL) {
-        snprintf(req->msg_id, sizeof(req->msg_id), "%s", msg_id);
-        req->fn = fn;
-        list_remove(&req->node);
-        list_push_back(&k->pending, &req->node);
+    if (connect(fd, (const struct sockaddr *)&k->addr[c->ch], sizeof(k->addr[c->ch])) < 0) {
+        close(fd);
+        schedule_retry(c);
+        return;
     }
-    /* Sending can consume the socket's readiness signal: look at it again. */
-    pump_soon(k, ch);
-    return 0;
+    c->io.fd = fd;
+    c->watched = EPOLLIN | EPOLLOUT;
+    if (loop_io_add(k->loop, &c->io, c->watched) < 0) {
+        close(fd);
+        c->io.fd = -1;
+        schedule_retry(c);
+        return;
+    }
+    c->state = CONN_GREETING;
+    c->down_since_ms = 0;
+    zmtp_greeting(greeting);
+    pre_put(c, greeting, sizeof(greeting));
+    conn_flush(c);
 }
 
-void kernel_request_done(struct kernel_request *req)
+/* Close the connection and start again: what was read is forgotten, a message half
+ * written is dropped (the kernel dropped its first half too), whole ones stay queued. */
+static void conn_drop(struct kernel_conn *c, int err)
 {
-    list_remove(&req->node);
+    struct kernel *k = c->k;
+
+    if (err != 0 && err != -ECONNRESET && err != -EPIPE && !c->reported) {
+        c->reported = true;
+        log_warn(NULL, "kernel.protocol", "%s connection to the kernel dropped: %s",
+                 channel_names[c->ch], strerror(-err));
+    }
+    if (c->io.fd >= 0) {
+        loop_io_del(k->loop, &c->io);
+        close(c->io.fd);
+        c->io.fd = -1;
+    }
+    c->state = CONN_DOWN;
+    c->pre_len = c->pre_off = 0;
+    zmtp_reader_reset(&c->in);
+    if (c->head_off > 0) {
+        struct list_node *n = list_first(&c->out);
+        struct out_chunk *chunk = LIST_CONTAINER(n, struct out_chunk, node);
+
+        list_remove(n);
+        c->out_bytes -= chunk->len;
+        c->head_off = 0;
+        free(chunk);
+    }
+    if (!k->closed)
+        schedule_retry(c);
 }
 
-uint64_t kernel_dropped(const struct kernel *k)
+/* Write what is queued: protocol bytes first, then whole messages once the handshake is
+ * done. Watches for EPOLLOUT exactly while something is left. */
+static void conn_flush(struct kernel_conn *c)
 {
-    return k->dropped;
+    while (c->pre_off < c->pre_len) {
+        ssize_t n = send(c->io.fd, c->pre + c->pre_off, c->pre_len - c->pre_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch(c, EPOLLIN | EPOLLOUT);
+            return;
+        }
+        if (n < 0) {
+            conn_drop(c, -errno);
+            return;
+        }
+        c->pre_off += (size_t)n;
+    }
+    while (c->state == CONN_READY && !list_empty(&c->out)) {
+        struct iovec iov[KERNEL_IOV_MAX];
+        struct msghdr mh;
+        struct list_node *pos;
+        size_t off = c->head_off, left;
+        int n = 0;
+        ssize_t w;
+
+        for (pos = c->out.next; pos != &c->out && n < KERNEL_IOV_MAX; pos = pos->next) {
+            struct out_chunk *chunk = LIST_CONTAINER(pos, struct out_chunk, node);
+
+            iov[n].iov_base = chunk->data + off;
+            iov[n].iov_len = chunk->len - off;
+            n++;
+            off = 0;
+        }
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = iov;
+        mh.msg_iovlen = (size_t)n;
+        w = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch(c, EPOLLIN | EPOLLOUT);
+            return;
+        }
+        if (w < 0) {
+            conn_drop(c, -errno);
+            return;
+        }
+        left = (size_t)w;
+        while (left > 0) {
+            struct list_node *first = list_first(&c->out);
+            struct out_chunk *chunk = LIST_CONTAINER(first, struct out_chunk, node);
+            size_t rest = chunk->len - c->head_off;
+
+            if (left < rest) {
+                c->head_off += left;
+                break;
+            }
+            left -= rest;
+            list_remove(first);
+            c->out_bytes -= chunk->len;
+            c->head_off = 0;
+            free(chunk);
+        }
+    }
+    watch(c, EPOLLIN);
+}
+
+static bool peer_type_ok(const struct kernel_conn *c)
+{
+    for (int i = 0; i < 2; i++) {
+        const char *t = peer_types[c->ch][i];
+
+        if (t != NULL && strcmp(t, c->in.peer_type) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The kernel's greeting arrived: announce ourselves. */
+static void on_greeted(struct kernel_conn *c)
+{
+    struct kernel *k = c->k;
+    uint8_t ready[KERNEL_PRE_MAX];
+    bool identity = c->ch == KERNEL_SHELL || c->ch == KERNEL_STDIN;
+    int n;
+
+    /* The kernel routes stdin requests to the identity of the shell client. */
+    n = zmtp_ready(ready, sizeof(ready), our_types[c->ch], identity ? k->session : NULL,
+                   identity ? KERNEL_SESSION_HEX : 0);
+    if (n < 0) {
+        conn_drop(c, n);
+        return;
+    }
+    pre_put(c, ready, (size_t)n);
+    c->state = CONN_HANDSHAKE;
+    conn_flush(c);
+}
+
+/* The kernel's READY arrived: subscribe to everything on iopub and let messages flow. */
+static void on_ready(struct kernel_conn *c)
+{
+    static const uint8_t subscribe_all[] = {0x00, 0x01, 0x01};
+
+    if (!peer_type_ok(c)) {
+        conn_drop(c, -EPROTOTYPE);
+        return;
+    }
+    if (c->ch == KERNEL_IOPUB)
+        pre_put(c, subscribe_all, sizeof(subscribe_all));
+    c->state = CONN_READY;
+    c->reported = false;
+    conn_flush(c);
 }
 
 static struct kernel_request *find_request(struct kernel *k, const char *parent_id)
@@ -306,54 +379,20 @@ static struct kernel_request *find_request(struct kernel *k, const char *parent_
     return NULL;
 }
 
-/* Receive every frame of one message. Returns the number of frames, 0 when nothing is
- * waiting, or -EBADMSG for a message with more than max frames (drained and dropped). */
-static int recv_frames(void *sock, zmq_msg_t *frames, int max)
+static void dispatch(struct kernel *k, enum kernel_channel c, const struct wire_frame *frames,
+                     size_t n)
 {
-    bool overflow = false;
-    int n = 0;
-
-    for (;;) {
-        /* cppcheck-suppress uninitvar ; only its address is taken: zmq_msg_init() fills it */
-        zmq_msg_t scratch, *m = n < max ? &frames[n] : &scratch;
-        int more;
-
-        zmq_msg_init(m);
-        /* The frames after the first arrive with it: waiting for them never blocks. */
-        if (zmq_msg_recv(m, sock, (n == 0 && !overflow) ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(m);
-            break;
-        }
-        more = zmq_msg_more(m);
-        if (m == &scratch) {
-            zmq_msg_close(m);
-            overflow = true;
-        } else {
-            n++;
-        }
-        if (!more)
-            break;
-    }
-    if (overflow) {
-        for (int i = 0; i < n; i++)
-            zmq_msg_close(&frames[i]);
-        return -EBADMSG;
-    }
-    return n;
-}
-
-static void dispatch(struct kernel *k, enum kernel_channel c, zmq_msg_t *frames, int n)
-{
-    struct wire_frame wf[WIRE_MAX_FRAMES];
     struct kernel_request *req;
     struct wire_msg msg;
     int rc;
 
-    for (int i = 0; i < n; i++) {
-        wf[i].data = zmq_msg_data(&frames[i]);
-        wf[i].len = zmq_msg_size(&frames[i]);
+    if (c == KERNEL_HB) {
+        /* any echo answers the ping */
+        k->hb_waiting = false;
+        k->hb_misses = 0;
+        return;
     }
-    rc = wire_parse(k->key, wf, (size_t)n, &msg);
+    rc = wire_parse(k->key, frames, n, &msg);
     if (rc < 0) {
         k->dropped++;
         log_warn(NULL, "kernel.message_dropped", "%s message dropped: %s", channel_names[c],
@@ -366,65 +405,290 @@ static void dispatch(struct kernel *k, enum kernel_channel c, zmq_msg_t *frames,
     wire_msg_cleanup(&msg);
 }
 
-static void pump_heartbeat(struct kernel *k)
+/* Read and handle what the kernel sent, within a fair share per iteration in messages and in
+ * bytes, so that one kernel cannot stall the loop for every other session. Every complete
+ * message read is handled before the turn ends; the descriptor is level-triggered, so what
+ * stays in the socket is reported again on the next iteration. */
+static void conn_read(struct kernel_conn *c)
 {
-    char echo[64];
-
-    while (zmq_recv(k->ch[KERNEL_HB].sock, echo, sizeof(echo), ZMQ_DONTWAIT) >= 0) {
-        k->hb_waiting = false;
-        k->hb_misses = 0;
-    }
-}
-
-/* Read what the channels in mask hold. Each socket has its own descriptor, so an event
- * names the one channel to look at; a deferred pump names those touched since. */
-static void pump(struct kernel *k, unsigned mask)
-{
-    zmq_msg_t frames[WIRE_MAX_FRAMES];
-    bool big = false;
+    struct kernel *k = c->k;
+    struct wire_frame frames[WIRE_MAX_FRAMES];
+    int budget = KERNEL_PUMP_BUDGET;
     size_t bytes = 0;
+    bool big = false, eof = false;
 
-    for (int c = 0; c < KERNEL_NCHANNELS && !k->closed; c++) {
-        void *sock = k->ch[c].sock;
-        int events = 0, budget = KERNEL_PUMP_BUDGET;
-        size_t len = sizeof(events);
+    while (!k->closed && c->io.fd >= 0) {
+        size_t nframes = 0, room = 0;
+        uint8_t *p = NULL;
+        ssize_t n;
+        int ev = zmtp_reader_next(&c->in, frames, &nframes);
 
-        if (!(mask & (1u << c)))
-            continue;
-        if (c == KERNEL_HB) {
-            pump_heartbeat(k);
-        } else {
-            /* A fair share per iteration, in messages and in bytes, so that one kernel
-             * cannot stall the loop for every other session. A receive that finds nothing
-             * ends the turn; it costs less than asking for ZMQ_EVENTS first. */
-            while (budget-- > 0 && bytes < KERNEL_PUMP_BYTES && !k->closed) {
-                size_t size = 0;
-                int n = recv_frames(sock, frames, WIRE_MAX_FRAMES);
-
-                if (n == 0)
-                    break;
-                if (n < 0) {
-                    k->dropped++;
-                    continue;
-                }
-                for (int i = 0; i < n; i++)
-                    size += zmq_msg_size(&frames[i]);
-                bytes += size;
-                big = big || size >= KERNEL_TRIM_BYTES;
-                dispatch(k, (enum kernel_channel)c, frames, n);
-                for (int i = 0; i < n; i++)
-                    zmq_msg_close(&frames[i]);
-            }
+        if (ev < 0) {
+            conn_drop(c, ev);
+            return;
         }
-        if (k->closed)
+        switch (ev) {
+        case ZMTP_GREETED:
+            on_greeted(c);
+            continue;
+        case ZMTP_READY:
+            on_ready(c);
+            continue;
+        case ZMTP_DROPPED:
+            k->dropped++;
+            log_warn(NULL, "kernel.message_dropped",
+                     "%s message dropped: over %zu bytes or %d frames", channel_names[c->ch],
+                     c->in.max_msg, WIRE_MAX_FRAMES);
+            budget--;
+            continue;
+        case ZMTP_MESSAGE: {
+            size_t size = 0;
+
+            for (size_t i = 0; i < nframes; i++)
+                size += frames[i].len;
+            big = big || size >= KERNEL_TRIM_BYTES;
+            bytes += size;
+            budget--;
+            dispatch(k, c->ch, frames, nframes);
+            continue;
+        }
+        default:
             break;
-        /* Reading ZMQ_EVENTS re-arms the edge-triggered descriptor; what is still waiting
-         * (a full budget, or a message that came in meanwhile) is read next iteration. */
-        if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN))
-            pump_soon(k, (enum kernel_channel)c);
+        }
+        /* ZMTP_NEED_MORE */
+        if (eof) {
+            conn_drop(c, 0);
+            break;
+        }
+        if (budget <= 0 || bytes >= KERNEL_PUMP_BYTES)
+            break;
+        if (zmtp_reader_space(&c->in, &p, &room) < 0) {
+            conn_drop(c, -ENOMEM);
+            break;
+        }
+        n = recv(c->io.fd, p, room, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n < 0) {
+            conn_drop(c, -errno);
+            break;
+        }
+        if (n == 0) {
+            eof = true; /* parse what came before the end, then drop */
+            continue;
+        }
+        zmtp_reader_commit(&c->in, (size_t)n);
+        bytes += (size_t)n;
     }
     if (big)
         malloc_trim(0); /* large messages leave large free blocks: hand them back */
+}
+
+struct kernel *kernel_new(struct loop *loop, const char *dir, const char *key, size_t key_len,
+                          const struct kernel_events *ev)
+{
+    struct kernel *k = calloc(1, sizeof(*k));
+
+    if (k == NULL)
+        return NULL;
+    k->loop = loop;
+    k->ev = *ev;
+    list_init(&k->pending);
+    list_init(&k->release.node);
+    k->release.fn = on_release;
+    loop_timer_init(&k->hb_timer, on_hb_timer);
+    for (int i = 0; i < KERNEL_NCHANNELS; i++) {
+        struct kernel_conn *c = &k->ch[i];
+
+        c->k = k;
+        c->ch = (enum kernel_channel)i;
+        c->io.fd = -1;
+        c->io.fn = on_socket;
+        c->io.arg = c;
+        c->state = CONN_DOWN;
+        list_init(&c->out);
+        loop_timer_init(&c->retry, on_retry);
+    }
+    if (random_hex(k->session, KERNEL_SESSION_HEX) < 0)
+        goto error;
+    k->key = wire_key_new((const uint8_t *)key, key_len);
+    if (k->key == NULL)
+        goto error;
+    for (int i = 0; i < KERNEL_NCHANNELS; i++) {
+        size_t max = (i == KERNEL_SHELL || i == KERNEL_IOPUB) ? KERNEL_MAX_MSG
+                                                              : KERNEL_MAX_SMALL_MSG;
+
+        k->addr[i].sun_family = AF_UNIX;
+        if ((size_t)snprintf(k->addr[i].sun_path, sizeof(k->addr[i].sun_path),
+                             "%s/" KERNEL_SOCKET_PREFIX "-%d", dir,
+                             i + 1) >= sizeof(k->addr[i].sun_path))
+            goto error;
+        if (zmtp_reader_init(&k->ch[i].in, max) < 0)
+            goto error;
+    }
+    for (int i = 0; i < KERNEL_NCHANNELS; i++)
+        conn_connect(&k->ch[i]);
+    return k;
+
+error:
+    kernel_free(k);
+    return NULL;
+}
+
+void kernel_free(struct kernel *k)
+{
+    if (k == NULL || k->closed)
+        return;
+    k->closed = true;
+    loop_timer_stop(k->loop, &k->hb_timer);
+    while (!list_empty(&k->pending))
+        list_remove(list_first(&k->pending));
+    for (int i = 0; i < KERNEL_NCHANNELS; i++) {
+        struct kernel_conn *c = &k->ch[i];
+
+        loop_timer_stop(k->loop, &c->retry);
+        if (c->io.fd >= 0) {
+            loop_io_del(k->loop, &c->io);
+            close(c->io.fd);
+            c->io.fd = -1;
+        }
+    }
+    wire_key_free(k->key);
+    k->key = NULL;
+    /* An event for one of these sockets may still be queued in this iteration, and a
+     * message being dispatched still points into a channel's buffer. */
+    loop_defer(k->loop, &k->release);
+}
+
+/* Queue the encoded frames of one message, or write them at once when nothing is waiting
+ * and the connection is up: the usual case costs one system call and no copy. */
+static int conn_send(struct kernel_conn *c, const struct wire_frame *frames, size_t n)
+{
+    uint8_t headers[WIRE_MAX_FRAMES][ZMTP_FRAME_HEADER_MAX];
+    struct iovec iov[2 * WIRE_MAX_FRAMES];
+    struct out_chunk *chunk;
+    size_t total = 0, written = 0, niov = 0, off = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t h = zmtp_frame_header(headers[i], frames[i].len, i + 1 < n ? ZMTP_MORE : 0);
+
+        iov[niov].iov_base = headers[i];
+        iov[niov++].iov_len = h;
+        iov[niov].iov_base = (void *)frames[i].data;
+        iov[niov++].iov_len = frames[i].len;
+        total += h + frames[i].len;
+    }
+    if (c->out_bytes + total > KERNEL_MAX_QUEUED)
+        return -EAGAIN;
+    if (c->state == CONN_READY && list_empty(&c->out) && c->pre_off == c->pre_len) {
+        struct msghdr mh;
+        ssize_t w;
+
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = iov;
+        mh.msg_iovlen = niov;
+        do {
+            w = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } while (w < 0 && errno == EINTR);
+        if (w >= 0 && (size_t)w == total)
+            return 0;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            conn_drop(c, -errno);
+            w = 0; /* queued whole, for the next connection */
+        }
+        if (w > 0)
+            written = (size_t)w;
+    }
+    /* The whole message is kept, even when part of it went out: if the connection drops
+     * before the rest does, the message is dropped whole (head_off > 0). */
+    chunk = malloc(sizeof(*chunk) + total);
+    if (chunk == NULL) {
+        if (written > 0)
+            conn_drop(c, -ENOMEM); /* half a message is on the wire: start again */
+        return -ENOMEM;
+    }
+    chunk->len = total;
+    for (size_t i = 0; i < niov; i++) {
+        memcpy(chunk->data + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+    }
+    list_push_back(&c->out, &chunk->node);
+    c->out_bytes += chunk->len;
+    if (written > 0)
+        c->head_off = written; /* it is the only chunk: the queue was empty */
+    if (c->state == CONN_READY)
+        watch(c, EPOLLIN | EPOLLOUT);
+    return 0;
+}
+
+int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
+                json_object *content, kernel_msg_fn fn, struct kernel_request *req)
+{
+    char header[512], msg_id[KERNEL_MSG_ID_MAX], sig[WIRE_SIG_HEX + 1];
+    struct wire_frame frames[6];
+    const char *body;
+    int n, rc;
+
+    if (k->closed || ch == KERNEL_IOPUB || ch == KERNEL_HB)
+        return -EINVAL;
+    snprintf(msg_id, sizeof(msg_id), "%s_%llu", k->session, (unsigned long long)++k->counter);
+    n = wire_header(header, sizeof(header), msg_id, k->session, msg_type, wall_now());
+    if (n < 0)
+        return n;
+    body = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (body == NULL)
+        return -ENOMEM;
+    frames[0].data = WIRE_DELIM;
+    frames[0].len = sizeof(WIRE_DELIM) - 1;
+    frames[1].data = sig;
+    frames[1].len = WIRE_SIG_HEX;
+    frames[2].data = header;
+    frames[2].len = (size_t)n;
+    frames[3].data = "{}";
+    frames[3].len = 2;
+    frames[4].data = "{}";
+    frames[4].len = 2;
+    frames[5].data = body;
+    frames[5].len = strlen(body);
+    rc = wire_sign(k->key, frames + 2, sig);
+    if (rc < 0)
+        return rc;
+    rc = conn_send(&k->ch[ch], frames, 6);
+    if (rc < 0)
+        return rc;
+    if (req != NULL) {
+        snprintf(req->msg_id, sizeof(req->msg_id), "%s", msg_id);
+        req->fn = fn;
+        list_remove(&req->node);
+        list_push_back(&k->pending, &req->node);
+    }
+    return 0;
+}
+
+void kernel_request_done(struct kernel_request *req)
+{
+    list_remove(&req->node);
+}
+
+uint64_t kernel_dropped(const struct kernel *k)
+{
+    return k->dropped;
+}
+
+/* Ping: an empty delimiter then the payload, the envelope both an echoing ROUTER and a REP
+ * send back. While the channel is down the ping counts as unanswered, so that a kernel whose
+ * socket is gone is noticed. */
+static void send_ping(struct kernel *k)
+{
+    static const struct wire_frame ping[2] = {{"", 0}, {"ping", 4}};
+    struct kernel_conn *c = &k->ch[KERNEL_HB];
+
+    k->hb_waiting = true;
+    if (c->state == CONN_READY && list_empty(&c->out))
+        conn_send(c, ping, 2);
 }
 
 static void on_hb_timer(struct loop_timer *t)
@@ -433,7 +697,6 @@ static void on_hb_timer(struct loop_timer *t)
 
     if (k->closed)
         return;
-    pump_heartbeat(k);
     if (k->hb_waiting) {
         k->hb_misses++;
         if (k->hb_misses >= k->hb_max_misses && !k->hb_lost_reported) {
@@ -443,9 +706,7 @@ static void on_hb_timer(struct loop_timer *t)
             return;
         }
     }
-    if (zmq_send(k->ch[KERNEL_HB].sock, "ping", 4, ZMQ_DONTWAIT) >= 0)
-        k->hb_waiting = true;
-    pump_soon(k, KERNEL_HB);
+    send_ping(k);
     loop_timer_start(k->loop, &k->hb_timer, now_ms() + k->hb_interval_ms);
 }
 

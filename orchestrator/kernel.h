@@ -1,6 +1,7 @@
 /* One Jupyter client per kernel: the five ZeroMQ channels (shell, iopub, control, stdin,
- * heartbeat) over ipc:// sockets in the session directory, messages signed and verified,
- * replies and broadcasts routed to the request they answer. Loop thread only. */
+ * heartbeat) over the ipc sockets in the session directory, spoken (ZMTP 3.0) from the event
+ * loop itself, messages signed and verified, replies and broadcasts routed to the request
+ * they answer. Loop thread only. */
 #ifndef KERNELBOX_KERNEL_H
 #define KERNELBOX_KERNEL_H
 
@@ -46,10 +47,11 @@ struct kernel_events {
 };
 
 /* Connect to the kernel whose sockets are in dir, signing with the key_len bytes of key (the
- * kernel's HMAC key is the text of the connection file's "key"). Sockets connect lazily, so
- * this succeeds before the kernel has bound them. Returns NULL on failure. */
-struct kernel *kernel_new(struct loop *loop, void *zctx, const char *dir, const char *key,
-                          size_t key_len, const struct kernel_events *ev);
+ * kernel's HMAC key is the text of the connection file's "key"). Channels connect when the
+ * kernel has bound its sockets and reconnect when they drop, so this succeeds before then;
+ * messages sent meanwhile wait. Returns NULL on failure (no memory, dir too long). */
+struct kernel *kernel_new(struct loop *loop, const char *dir, const char *key, size_t key_len,
+                          const struct kernel_events *ev);
 
 /* Close the sockets and free the kernel. Pending requests are forgotten without a call.
  * The memory is released at the loop's next safe point. NULL is a no-op. */
@@ -57,7 +59,7 @@ void kernel_free(struct kernel *k);
 
 /* Send msg_type with content (borrowed) on a channel. When req is given, its fn is called
  * for every message whose parent is this one until kernel_request_done(req).
- * Returns 0 or -errno (-EAGAIN when the socket's queue is full). */
+ * Returns 0 or -errno (-EAGAIN when the channel's queue is full). */
 int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
                 json_object *content, kernel_msg_fn fn, struct kernel_request *req);
 
@@ -69,8 +71,5 @@ void kernel_heartbeat_start(struct kernel *k, uint64_t interval_ms, int misses);
 
 /* Messages dropped for a bad signature or bad framing since the kernel was connected. */
 uint64_t kernel_dropped(const struct kernel *k);
-
-/* Initialise the ZeroMQ context shared by all kernels. Returns NULL on failure. */
-void *kernel_context_new(int max_sockets);
 
 #endif

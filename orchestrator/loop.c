@@ -147,6 +147,18 @@ int loop_io_add(struct loop *loop, struct loop_io *io, uint32_t events)
     return 0;
 }
 
+int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.ptr = io;
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
 void loop_io_del(struct loop *loop, struct loop_io *io)
 {
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);

@@ -46,6 +46,9 @@ void loop_free(struct loop *loop);
 /* Watch io->fd for events (EPOLLIN, EPOLLOUT; level-triggered). Returns 0 or -errno. */
 int loop_io_add(struct loop *loop, struct loop_io *io, uint32_t events);
 
+/* Change the events watched for io->fd. Returns 0 or -errno. */
+int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t events);
+
 /* Stop watching io->fd. */
 void loop_io_del(struct loop *loop, struct loop_io *io);
 

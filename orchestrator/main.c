@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "auth.h"
 #include "backend.h"
@@ -40,14 +39,12 @@
 #define SHUTDOWN_REMOVE_MS 60000 /* after the grace, at most this long to remove sessions */
 #define SHUTDOWN_FLUSH_MS 2000    /* at most this long for the last answers to be written */
 #define SHUTDOWN_FLUSH_POLL_MS 20
-#define ZMQ_MAX_SOCKETS_LIMIT 65536
 
 struct daemon {
     struct config cfg;
     struct loop *loop;
     struct workers *workers;
     struct backend *backend;
-    void *zctx;
     struct session_registry *reg;
     struct http_api *http;
     struct auth *auth;
@@ -386,8 +383,7 @@ static int run(struct daemon *d)
     }
 
     d->loop = loop_new();
-    d->zctx = kernel_context_new(ZMQ_MAX_SOCKETS_LIMIT);
-    if (d->loop == NULL || d->zctx == NULL) {
+    if (d->loop == NULL) {
         fprintf(stderr, "kernelboxd: cannot create the event loop\n");
         return 1;
     }
@@ -398,7 +394,6 @@ static int run(struct daemon *d)
     }
     rp.loop = d->loop;
     rp.workers = d->workers;
-    rp.zctx = d->zctx;
     d->reg = session_registry_new(&rp);
     if (d->reg == NULL) {
         fprintf(stderr, "kernelboxd: out of memory\n");
@@ -451,7 +446,7 @@ static int run(struct daemon *d)
         fprintf(stderr, "kernelboxd: KERNELBOX_LISTEN: %s\n", err);
         return 1;
     }
-    /* Every thread exists now (workers, the event watcher, libzmq's): confine them all. */
+    /* Every thread exists now (workers, the event watcher): confine them all. */
     if (d->cfg.self_seccomp) {
         if (sandbox_enter(err, sizeof(err)) < 0) {
             fprintf(stderr, "kernelboxd: cannot confine itself: %s\n", err);
@@ -515,8 +510,6 @@ static void cleanup(struct daemon *d)
     http_api_free(d->http);
     session_registry_free(d->reg);
     workers_free(d->workers);
-    if (d->zctx != NULL)
-        zmq_ctx_term(d->zctx);
     loop_free(d->loop);
     docker_backend_free(d->backend);
     auth_free(d->auth);

@@ -9,7 +9,6 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -141,12 +140,6 @@ int sandbox_enter(char *err, size_t errlen)
         struct scmp_arg_cmp arg = arg0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0);
 
         rc = add(ctx, SCMP_ACT_ALLOW, "tgkill", 1, &arg, err, errlen);
-    }
-    if (rc == 0) {
-        /* Thread names, as libzmq sets them. */
-        struct scmp_arg_cmp arg = arg0(SCMP_CMP_EQ, PR_SET_NAME, 0);
-
-        rc = add(ctx, SCMP_ACT_ALLOW, "prctl", 1, &arg, err, errlen);
     }
     if (rc < 0)
         goto out;

@@ -874,7 +874,7 @@ void session_handshake_begin(struct session *s)
     double timeout;
 
     secret_kernel_key(reg->p.secret, s->kernel_id, s->generation, key);
-    s->kernel = kernel_new(reg->p.loop, reg->p.zctx, s->dir, key, SECRET_KEY_HEX, &ev);
+    s->kernel = kernel_new(reg->p.loop, s->dir, key, SECRET_KEY_HEX, &ev);
     OPENSSL_cleanse(key, sizeof(key));
     if (s->kernel == NULL) {
         session_start_failed(s, -EIO, "cannot open the kernel's sockets");

@@ -98,7 +98,6 @@ struct session_registry_params {
     struct loop *loop;
     struct workers *workers;
     struct backend *backend;
-    void *zctx;
     const char *instance;         /* this daemon's label value */
     const char *seccomp_json;     /* the kernel containers' profile */
     const struct secret *secret;  /* kernel keys are derived from it */

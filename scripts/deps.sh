@@ -5,6 +5,7 @@
 set -euo pipefail
 
 level=${1:-test}
+# (libzmq3-dev is for the benchmark's raw ZeroMQ client only; kernelboxd speaks ZMTP itself)
 build=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjson-c-dev
        libzmq3-dev libssl-dev libseccomp-dev python3 python3-yaml)
 run=(debootstrap curl ca-certificates)

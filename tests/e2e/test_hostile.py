@@ -722,6 +722,49 @@ def test_flood_of_large_iopub_messages_costs_the_daemon_little(battery):
         f"daemon RSS peaked {rss.growth} KiB above where it was"
 
 
+OVERSIZED_IOPUB = """
+import hashlib, hmac, threading
+k = get_ipython().kernel
+session = k.session
+parent = session.pack(k.get_parent("shell")["header"])
+
+def signed(text):
+    header = session.pack(session.msg_header("stream"))
+    content = b'{"name": "stdout", "text": "' + text + b'"}'
+    frames = [header, parent, b"{}", content]
+    signature = hmac.new(session.key, digestmod=hashlib.sha256)
+    for frame in frames:
+        signature.update(frame)
+    return [b"stream.stdout", b"<IDS|MSG>", signature.hexdigest().encode()] + frames
+
+sent = threading.Event()
+
+def send():  # on the iopub thread, which owns the socket
+    sock = k.iopub_thread.socket
+    sock.send_multipart(signed(b"before "))
+    sock.send_multipart(signed(b"z" * (9 << 20)))  # over the 8 MiB bound
+    sock.send_multipart([b"x"] * 100)  # more frames than a message may have
+    sock.send_multipart(signed(b"after"))
+    sent.set()
+
+k.iopub_thread.schedule(send)
+sent.wait(60)
+'sent'
+"""
+
+
+def test_oversized_iopub_messages_are_skipped_and_the_channel_stays_up(battery):
+    """A validly signed message over the daemon's 8 MiB bound, and one with more frames than
+    a Jupyter message has, are skipped as they stream in; the messages around them arrive and
+    the session goes on."""
+    a = battery.attacker
+    res = a.execute("oversized", OVERSIZED_IOPUB, timeout=120)
+    assert res["status"] == "success" and res["return_value"] == "'sent'", res
+    assert res["output"] == "before after", res["output"][:200]
+    assert battery.daemon.logs().count("iopub message dropped: over 8388608 bytes or 64 frames") == 2
+    assert a.execute("oversized", "6 * 7")["return_value"] == "42"
+
+
 # ---- the API -----------------------------------------------------------------------------
 
 def test_attacker_cannot_reach_the_victims_session_by_api(battery):
