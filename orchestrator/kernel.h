@@ -63,6 +63,12 @@ void kernel_free(struct kernel *k);
 int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
                 json_object *content, kernel_msg_fn fn, struct kernel_request *req);
 
+/* Leave iopub unread until the next message on shell, or for at most ms: the broadcasts of
+ * a short execution (busy, execute_input, its result) are then read in one go with its
+ * reply rather than each waking the loop. Only for requests whose output nobody follows as
+ * it comes; what waits meanwhile stays in the socket and the kernel's queue. */
+void kernel_iopub_defer(struct kernel *k, uint64_t ms);
+
 /* Stop routing messages to req; a no-op if it is not pending. */
 void kernel_request_done(struct kernel_request *req);
 

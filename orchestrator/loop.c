@@ -366,5 +366,6 @@ int loop_run(struct loop *loop)
         run_timers(loop);
         run_deferred(loop);
     }
+    atomic_store(&loop->stopping, false); /* the stop is used up: a later call runs again */
     return 0;
 }

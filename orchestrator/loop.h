@@ -80,7 +80,7 @@ void loop_wake_soon(struct loop *loop);
  * it returns a timeout in ms (or -1) that may shorten the wait. One hook only. */
 void loop_set_prepare(struct loop *loop, int (*fn)(void *arg), void *arg);
 
-/* Run until loop_stop(). Returns 0, or -errno if waiting failed. */
+/* Run until loop_stop(); a later call runs again. Returns 0, or -errno if waiting failed. */
 int loop_run(struct loop *loop);
 
 /* Make loop_run() return after the current iteration. Safe from any thread. */

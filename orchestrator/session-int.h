@@ -17,6 +17,10 @@
 #define IDLE_AFTER_REPLY_MS 2000 /* how long to wait for "idle" once the reply is in */
 #define HEARTBEAT_INTERVAL_MS 1000
 #define HEARTBEAT_MISSES 10
+/* How long a non-streaming execution's iopub may stay unread waiting for its reply. The
+ * kernel's output meanwhile waits in the socket and its own queue; most executions reply
+ * within this, the rest are read as usual once it runs out. */
+#define EXEC_IOPUB_DEFER_MS 20
 #define ADOPT_TIMEOUT_S 10.0 /* a kernel found running answers at once or not at all */
 
 enum session_state { ST_STARTING, ST_READY, ST_RESTARTING, ST_DEAD, ST_REMOVING };

@@ -998,6 +998,9 @@ static void exec_attempt(struct session *s)
         exec_finish(s);
         return;
     }
+    /* Nobody follows this execution's output live: read its broadcasts with its reply. */
+    if (e->job == NULL || e->job->on_output == NULL)
+        kernel_iopub_defer(s->kernel, EXEC_IOPUB_DEFER_MS);
     loop_timer_start(reg->p.loop, &e->deadline, now_ms() + (uint64_t)(timeout * 1000));
 }
 
