@@ -1,8 +1,10 @@
 /* Strict JSON parsing for text from outside. */
 #include "json.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "text.h"
 
@@ -15,6 +17,61 @@ static bool only_space(const char *s, size_t len)
     return true;
 }
 
+/* A tokener per thread, kept between parses: making one costs more than most of the texts
+ * a kernel sends (a zeroed parse stack of `depth` levels and a buffer). */
+struct cached_tokener {
+    json_tokener *tok;
+    int depth;
+};
+
+static pthread_key_t tokener_key;
+static pthread_once_t tokener_once = PTHREAD_ONCE_INIT;
+static bool tokener_key_ok;
+
+static void free_cached(void *p)
+{
+    struct cached_tokener *c = p;
+
+    if (c->tok != NULL)
+        json_tokener_free(c->tok);
+    free(c);
+}
+
+static void make_key(void)
+{
+    tokener_key_ok = pthread_key_create(&tokener_key, free_cached) == 0;
+}
+
+/* A reset tokener of the given depth for this thread, or NULL. Not to be freed. */
+static json_tokener *thread_tokener(int depth)
+{
+    struct cached_tokener *c;
+
+    pthread_once(&tokener_once, make_key);
+    if (!tokener_key_ok)
+        return NULL;
+    c = pthread_getspecific(tokener_key);
+    if (c == NULL) {
+        c = calloc(1, sizeof(*c));
+        if (c == NULL || pthread_setspecific(tokener_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
+    }
+    if (c->tok == NULL || c->depth != depth) {
+        if (c->tok != NULL)
+            json_tokener_free(c->tok); /* json-c's free does not take NULL */
+        c->tok = json_tokener_new_ex(depth);
+        c->depth = depth;
+        if (c->tok == NULL)
+            return NULL;
+        /* utf8_valid() has checked the text already, more strictly than json-c would. */
+        json_tokener_set_flags(c->tok, JSON_TOKENER_STRICT);
+    }
+    json_tokener_reset(c->tok);
+    return c->tok;
+}
+
 json_object *json_parse_strict(const char *text, size_t len, int depth)
 {
     json_tokener *tok;
@@ -24,10 +81,12 @@ json_object *json_parse_strict(const char *text, size_t len, int depth)
     /* json-c's own UTF-8 check lets overlongs, surrogates and values above U+10FFFF through. */
     if (len > (size_t)INT32_MAX || !utf8_valid(text, len))
         return NULL;
-    tok = json_tokener_new_ex(depth);
+    /* The most common text of all (Jupyter's empty metadata and parent headers). */
+    if (len == 2 && text[0] == '{' && text[1] == '}' && depth >= 1)
+        return json_object_new_object();
+    tok = thread_tokener(depth);
     if (tok == NULL)
         return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     /* A value cut short leaves the tokener waiting for more (json_tokener_continue) and
      * returns NULL, so truncated text is refused like any other malformed text. */
     obj = json_tokener_parse_ex(tok, text, (int)len);
@@ -47,6 +106,6 @@ json_object *json_parse_strict(const char *text, size_t len, int depth)
             obj = NULL;
         }
     }
-    json_tokener_free(tok);
+    json_tokener_reset(tok); /* let go of a partly built value now, not at the next parse */
     return obj;
 }
