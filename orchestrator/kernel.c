@@ -69,7 +69,7 @@ struct kernel_conn {
     size_t head_off; /* bytes of the first chunk already written */
     struct loop_timer retry;
     uint64_t down_since_ms;
-    bool reported; /* a protocol error was logged for this kernel and channel */
+    bool reported; /* a protocol error was logged for this kernel and channel (once) */
 };
 
 struct kernel {
@@ -217,7 +217,6 @@ static void conn_connect(struct kernel_conn *c)
         return;
     }
     c->state = CONN_GREETING;
-    c->down_since_ms = 0;
     zmtp_greeting(greeting);
     pre_put(c, greeting, sizeof(greeting));
     conn_flush(c);
@@ -371,7 +370,9 @@ static void on_ready(struct kernel_conn *c)
     if (c->ch == KERNEL_IOPUB)
         pre_put(c, subscribe_all, sizeof(subscribe_all));
     c->state = CONN_READY;
-    c->reported = false;
+    /* Only a finished handshake counts as being up: a peer that accepts and then fails it
+     * is tried less and less often, like one that refuses. */
+    c->down_since_ms = 0;
     conn_flush(c);
 }
 
