@@ -765,6 +765,51 @@ def test_oversized_iopub_messages_are_skipped_and_the_channel_stays_up(battery):
     assert a.execute("oversized", "6 * 7")["return_value"] == "42"
 
 
+RAW_GARBAGE = """
+import os, socket
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
+path = f"{app.ip}-{app.stdin_port}"
+# the kernel's end of the daemon's stdin connection: an accepted socket named by the path
+written = 0
+for name in os.listdir("/proc/self/fd"):
+    try:
+        s = socket.fromfd(int(name), socket.AF_UNIX, socket.SOCK_STREAM)
+    except OSError:
+        continue
+    try:
+        mine = (s.getsockname() == path
+                and not s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError:
+        mine = False
+    s.close()
+    if mine:
+        written += os.write(int(name), b"HTTP/1.1 400 Bad Request\\r\\n\\r\\n")
+written
+"""
+
+
+def test_garbage_on_a_live_kernel_connection_drops_only_that_connection(battery):
+    """Code in a kernel owns the kernel's end of the daemon's connections and can write raw
+    bytes into them. The daemon drops the connection at the first byte that breaks ZMTP,
+    logs it once, connects again to the kernel's socket, and the session goes on."""
+    a = battery.attacker
+    res = a.execute("garbage", RAW_GARBAGE, timeout=60)
+    assert res["status"] == "success", res
+    assert int(res["return_value"]) > 0, "found no connection to write to"
+    deadline = time.monotonic() + 10
+    while "stdin connection to the kernel dropped: Protocol error" not in \
+            battery.daemon.logs() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert battery.daemon.logs().count(
+        "stdin connection to the kernel dropped: Protocol error") == 1
+    for i in range(3):
+        assert a.execute("garbage", f"{i} * 7")["return_value"] == str(i * 7)
+    # the stdin channel is back: a second burst is read as garbage again (logged once only)
+    res = a.execute("garbage", RAW_GARBAGE, timeout=60)
+    assert int(res["return_value"]) > 0, "the daemon did not connect to stdin again"
+
+
 # ---- the API -----------------------------------------------------------------------------
 
 def test_attacker_cannot_reach_the_victims_session_by_api(battery):
