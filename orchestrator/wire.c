@@ -4,10 +4,9 @@
 #include "wire.h"
 
 #include <errno.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,71 +14,97 @@
 #include "util/json.h"
 #include "util/text.h"
 
+/* HMAC-SHA256 with the key's two padded blocks hashed once: each signature copies those
+ * states into a working context (no allocation, no provider lookup) instead of keying a new
+ * MAC context (RFC 2104: H(K ^ opad, H(K ^ ipad, text))). */
+#define HMAC_BLOCK 64
+
 struct wire_key {
-    EVP_MAC_CTX *ctx; /* keyed template, duplicated for each signature */
+    EVP_MD_CTX *inner; /* SHA-256 after K ^ ipad */
+    EVP_MD_CTX *outer; /* SHA-256 after K ^ opad */
+    EVP_MD_CTX *work;  /* scratch: a key signs on one thread at a time */
 };
 
 struct wire_key *wire_key_new(const uint8_t *key, size_t len)
 {
+    unsigned char block[HMAC_BLOCK], pad[HMAC_BLOCK];
     struct wire_key *k = NULL;
-    EVP_MAC *mac = NULL;
-    OSSL_PARAM params[2];
-    char digest[] = "SHA256";
+    unsigned int dlen = 0;
+    bool ok = false;
 
     if (len == 0)
         return NULL;
+    memset(block, 0, sizeof(block));
+    /* A key longer than a block is replaced by its digest. */
+    if (len > HMAC_BLOCK) {
+        if (EVP_Digest(key, len, block, &dlen, EVP_sha256(), NULL) != 1)
+            goto out;
+    } else {
+        memcpy(block, key, len);
+    }
     k = calloc(1, sizeof(*k));
     if (k == NULL)
-        goto error;
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac == NULL)
-        goto error;
-    k->ctx = EVP_MAC_CTX_new(mac);
-    if (k->ctx == NULL)
-        goto error;
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_init(k->ctx, key, len, params) != 1)
-        goto error;
-    EVP_MAC_free(mac);
+        goto out;
+    k->inner = EVP_MD_CTX_new();
+    k->outer = EVP_MD_CTX_new();
+    k->work = EVP_MD_CTX_new();
+    if (k->inner == NULL || k->outer == NULL || k->work == NULL)
+        goto out;
+    for (size_t i = 0; i < HMAC_BLOCK; i++)
+        pad[i] = block[i] ^ 0x36;
+    if (EVP_DigestInit_ex(k->inner, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(k->inner, pad, sizeof(pad)) != 1)
+        goto out;
+    for (size_t i = 0; i < HMAC_BLOCK; i++)
+        pad[i] = block[i] ^ 0x5c;
+    if (EVP_DigestInit_ex(k->outer, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(k->outer, pad, sizeof(pad)) != 1)
+        goto out;
+    ok = true;
+out:
+    OPENSSL_cleanse(block, sizeof(block));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    if (!ok) {
+        wire_key_free(k);
+        return NULL;
+    }
     return k;
-
-error:
-    EVP_MAC_free(mac);
-    wire_key_free(k);
-    return NULL;
 }
 
 void wire_key_free(struct wire_key *key)
 {
     if (key == NULL)
         return;
-    /* EVP_MAC_CTX_free() cleanses the key material it holds. */
-    EVP_MAC_CTX_free(key->ctx);
+    /* EVP_MD_CTX_free() cleanses the digest state it holds, keyed blocks included. */
+    EVP_MD_CTX_free(key->inner);
+    EVP_MD_CTX_free(key->outer);
+    EVP_MD_CTX_free(key->work);
     free(key);
 }
 
 int wire_sign(const struct wire_key *key, const struct wire_frame parts[4],
               char out[WIRE_SIG_HEX + 1])
 {
-    unsigned char mac[32];
-    EVP_MAC_CTX *ctx;
-    size_t maclen = 0;
+    unsigned char inner[32], mac[32];
+    unsigned int len = 0;
     int rc = -EIO;
 
-    ctx = EVP_MAC_CTX_dup(key->ctx);
-    if (ctx == NULL)
-        return -EIO;
+    if (EVP_MD_CTX_copy_ex(key->work, key->inner) != 1)
+        goto out;
     for (int i = 0; i < 4; i++) {
-        if (EVP_MAC_update(ctx, parts[i].data, parts[i].len) != 1)
+        if (EVP_DigestUpdate(key->work, parts[i].data, parts[i].len) != 1)
             goto out;
     }
-    if (EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) != 1 || maclen != sizeof(mac))
+    if (EVP_DigestFinal_ex(key->work, inner, &len) != 1 || len != sizeof(inner))
+        goto out;
+    if (EVP_MD_CTX_copy_ex(key->work, key->outer) != 1 ||
+        EVP_DigestUpdate(key->work, inner, sizeof(inner)) != 1 ||
+        EVP_DigestFinal_ex(key->work, mac, &len) != 1 || len != sizeof(mac))
         goto out;
     hex_encode(mac, sizeof(mac), out);
     rc = 0;
 out:
-    EVP_MAC_CTX_free(ctx);
+    OPENSSL_cleanse(inner, sizeof(inner));
     OPENSSL_cleanse(mac, sizeof(mac));
     return rc;
 }

@@ -36,7 +36,8 @@ struct wire_msg {
 };
 
 /* Make a signing key from len raw bytes. Returns NULL on failure. The caller frees it with
- * wire_key_free(), which wipes it. */
+ * wire_key_free(), which wipes it. A key holds scratch state: sign or parse with one key on
+ * one thread at a time. */
 struct wire_key *wire_key_new(const uint8_t *key, size_t len);
 void wire_key_free(struct wire_key *key);
 
