@@ -403,6 +403,8 @@ int zmtp_reader_next(struct zmtp_reader *r, struct wire_frame *frames, size_t *n
         }
         if (r->state != ST_TRAFFIC)
             return -EPROTO; /* a message before the handshake ended */
+        if (size > ZMTP_MAX_SKIP)
+            return -EMSGSIZE;
         if (!r->in_msg) {
             r->in_msg = true;
             r->msg_start = r->pos;

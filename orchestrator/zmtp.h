@@ -13,6 +13,8 @@
 #define ZMTP_GREETING_LEN 64
 #define ZMTP_FRAME_HEADER_MAX 9     /* flags + 8-byte length */
 #define ZMTP_MAX_COMMAND (64u << 10) /* largest command (READY and its properties) accepted */
+#define ZMTP_MAX_SKIP (256ull << 20) /* a frame larger than this is not skipped: it ends the
+                                      * connection (no peer of ours sends one) */
 #define ZMTP_SOCKET_TYPE_MAX 16
 #define ZMTP_IDENTITY_MAX 255
 
@@ -85,7 +87,8 @@ void zmtp_reader_commit(struct zmtp_reader *r, size_t n);
 /* Parse what was read. Returns an enum zmtp_event, or a negative errno when the peer broke
  * the protocol and the connection must be dropped: -EPROTO (bad greeting, framing or
  * handshake), -EPROTONOSUPPORT (a ZMTP older than 3.0 or a mechanism other than NULL),
- * -ECONNREFUSED (the peer sent ERROR). For ZMTP_MESSAGE, frames[0..*nframes) stay valid
+ * -ECONNREFUSED (the peer sent ERROR), -EMSGSIZE (a frame over ZMTP_MAX_SKIP, which would
+ * stall the stream for that long). For ZMTP_MESSAGE, frames[0..*nframes) stay valid
  * until the next call on r; frames has room for WIRE_MAX_FRAMES. */
 int zmtp_reader_next(struct zmtp_reader *r, struct wire_frame *frames, size_t *nframes);
 

@@ -82,7 +82,8 @@ static void read_stream(const uint8_t *data, size_t size, size_t max_msg, uint8_
         case ZMTP_NEED_MORE:
             break;
         default:
-            FUZZ_CHECK(ev == -EPROTO || ev == -EPROTONOSUPPORT || ev == -ECONNREFUSED);
+            FUZZ_CHECK(ev == -EPROTO || ev == -EPROTONOSUPPORT || ev == -ECONNREFUSED ||
+                       ev == -EMSGSIZE);
             ended = true;
             continue;
         }

@@ -375,8 +375,8 @@ static void test_protocol_errors(void **state)
     assert_int_equal(first_error(reserved_flag), -EPROTO);
     assert_int_equal(first_error(command_inside_message), -EPROTO);
     assert_int_equal(first_error(huge_command), -EPROTO);
-    /* an 18-EiB frame is skipped as too large, never waited for or allocated */
-    assert_int_equal(first_error(absurd_length), 0);
+    /* an 18-EiB frame is neither waited for nor skipped: it ends the connection */
+    assert_int_equal(first_error(absurd_length), -EMSGSIZE);
 }
 
 /* After a reset the reader expects a greeting again and has given its large buffer back. */
