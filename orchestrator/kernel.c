@@ -254,29 +254,47 @@ static void conn_drop(struct kernel_conn *c, int err)
         schedule_retry(c);
 }
 
+/* Write iov[0..n) to the connection. Returns the bytes written, 0 when the socket is full,
+ * or a negative errno after dropping the connection. */
+static ssize_t conn_write(struct kernel_conn *c, struct iovec *iov, size_t n)
+{
+    struct msghdr mh;
+    ssize_t w;
+    int err;
+
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = iov;
+    mh.msg_iovlen = n;
+    do {
+        w = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (w < 0 && errno == EINTR);
+    if (w >= 0)
+        return w;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+    err = -errno;
+    conn_drop(c, err);
+    return err;
+}
+
 /* Write what is queued: protocol bytes first, then whole messages once the handshake is
  * done. Watches for EPOLLOUT exactly while something is left. */
 static void conn_flush(struct kernel_conn *c)
 {
     while (c->pre_off < c->pre_len) {
-        ssize_t n = send(c->io.fd, c->pre + c->pre_off, c->pre_len - c->pre_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        struct iovec iov = {c->pre + c->pre_off, c->pre_len - c->pre_off};
+        ssize_t w = conn_write(c, &iov, 1);
 
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (w < 0)
+            return;
+        if (w == 0) {
             watch(c, in_events(c) | EPOLLOUT);
             return;
         }
-        if (n < 0) {
-            conn_drop(c, -errno);
-            return;
-        }
-        c->pre_off += (size_t)n;
+        c->pre_off += (size_t)w;
     }
     while (c->state == CONN_READY && !list_empty(&c->out)) {
         struct iovec iov[KERNEL_IOV_MAX];
-        struct msghdr mh;
         struct list_node *pos;
         size_t off = c->head_off, left;
         int n = 0;
@@ -293,18 +311,11 @@ static void conn_flush(struct kernel_conn *c)
             n++;
             off = 0;
         }
-        memset(&mh, 0, sizeof(mh));
-        mh.msg_iov = iov;
-        mh.msg_iovlen = (size_t)n;
-        w = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            watch(c, in_events(c) | EPOLLOUT);
+        w = conn_write(c, iov, (size_t)n);
+        if (w < 0)
             return;
-        }
-        if (w < 0) {
-            conn_drop(c, -errno);
+        if (w == 0) {
+            watch(c, in_events(c) | EPOLLOUT);
             return;
         }
         left = (size_t)w;
@@ -462,7 +473,6 @@ static void conn_read(struct kernel_conn *c)
             for (size_t i = 0; i < nframes; i++)
                 size += frames[i].len;
             big = big || size >= KERNEL_TRIM_BYTES;
-            bytes += size;
             budget--;
             dispatch(k, c->ch, frames, nframes);
             continue;
@@ -640,23 +650,12 @@ static int conn_send(struct kernel_conn *c, const struct wire_frame *frames, siz
     if (c->out_bytes + total > KERNEL_MAX_QUEUED)
         return -EAGAIN;
     if (c->state == CONN_READY && list_empty(&c->out) && c->pre_off == c->pre_len) {
-        struct msghdr mh;
-        ssize_t w;
+        ssize_t w = conn_write(c, iov, niov);
 
-        memset(&mh, 0, sizeof(mh));
-        mh.msg_iov = iov;
-        mh.msg_iovlen = niov;
-        do {
-            w = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        } while (w < 0 && errno == EINTR);
-        if (w >= 0 && (size_t)w == total)
+        if (w > 0 && (size_t)w == total)
             return 0;
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            conn_drop(c, -errno);
-            w = 0; /* queued whole, for the next connection */
-        }
         if (w > 0)
-            written = (size_t)w;
+            written = (size_t)w; /* on failure the connection is down: queued whole */
     }
     /* The whole message is kept, even when part of it went out: if the connection drops
      * before the rest does, the message is dropped whole (head_off > 0). */

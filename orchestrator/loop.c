@@ -135,28 +135,26 @@ void loop_free(struct loop *loop)
     free(loop);
 }
 
-int loop_io_add(struct loop *loop, struct loop_io *io, uint32_t events)
+static int io_ctl(struct loop *loop, int op, struct loop_io *io, uint32_t events)
 {
     struct epoll_event ev;
 
     memset(&ev, 0, sizeof(ev));
     ev.events = events;
     ev.data.ptr = io;
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, io->fd, &ev) < 0)
+    if (epoll_ctl(loop->epfd, op, io->fd, &ev) < 0)
         return -errno;
     return 0;
 }
 
+int loop_io_add(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+    return io_ctl(loop, EPOLL_CTL_ADD, io, events);
+}
+
 int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t events)
 {
-    struct epoll_event ev;
-
-    memset(&ev, 0, sizeof(ev));
-    ev.events = events;
-    ev.data.ptr = io;
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
-        return -errno;
-    return 0;
+    return io_ctl(loop, EPOLL_CTL_MOD, io, events);
 }
 
 void loop_io_del(struct loop *loop, struct loop_io *io)

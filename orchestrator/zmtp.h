@@ -92,10 +92,4 @@ void zmtp_reader_commit(struct zmtp_reader *r, size_t n);
  * until the next call on r; frames has room for WIRE_MAX_FRAMES. */
 int zmtp_reader_next(struct zmtp_reader *r, struct wire_frame *frames, size_t *nframes);
 
-/* Bytes of a buffered partial message and unread input, for accounting. */
-static inline size_t zmtp_reader_buffered(const struct zmtp_reader *r)
-{
-    return r->len;
-}
-
 #endif

@@ -129,19 +129,27 @@ static void peer_send(struct peer *p, const struct wire_frame *frames, size_t n)
     }
 }
 
+/* The kernel's signing key, for the server thread only (a key is for one thread). */
+static const struct wire_key *server_key(void)
+{
+    static struct wire_key *key;
+
+    if (key == NULL)
+        key = wire_key_new((const uint8_t *)KEY, strlen(KEY));
+    assert_non_null(key);
+    return key;
+}
+
 /* Receive one request (verified with the kernel's key) and keep its header's text. */
 static void peer_recv_request(struct peer *p, char *msg_type, char *header, size_t hlen)
 {
-    static struct wire_key *key;
     struct wire_frame frames[WIRE_MAX_FRAMES];
     struct wire_msg msg;
     size_t n = 0;
 
-    if (key == NULL)
-        key = wire_key_new((const uint8_t *)KEY, strlen(KEY));
     assert_int_equal(peer_next(p, frames, &n), ZMTP_MESSAGE);
     assert_int_equal(n, 6);
-    assert_int_equal(wire_parse(key, frames, n, &msg), 0);
+    assert_int_equal(wire_parse(server_key(), frames, n, &msg), 0);
     strcpy(msg_type, msg.msg_type);
     assert_true(frames[2].len < hlen);
     memcpy(header, frames[2].data, frames[2].len);
@@ -154,14 +162,11 @@ static void peer_recv_request(struct peer *p, char *msg_type, char *header, size
 static void peer_reply(struct peer *p, const char *topic, const char *msg_type,
                        const char *parent, const char *content)
 {
-    static struct wire_key *key;
     struct wire_frame frames[7];
     char header[512], sig[WIRE_SIG_HEX + 1];
     size_t n = 0;
     int hl;
 
-    if (key == NULL)
-        key = wire_key_new((const uint8_t *)KEY, strlen(KEY));
     hl = wire_header(header, sizeof(header), "fake-1", "fake", msg_type, 0);
     assert_true(hl > 0);
     if (topic != NULL)
@@ -172,7 +177,7 @@ static void peer_reply(struct peer *p, const char *topic, const char *msg_type,
     frames[n++] = (struct wire_frame){parent, strlen(parent)};
     frames[n++] = (struct wire_frame){"{}", 2};
     frames[n++] = (struct wire_frame){content, strlen(content)};
-    assert_int_equal(wire_sign(key, &frames[n - 4], sig), 0);
+    assert_int_equal(wire_sign(server_key(), &frames[n - 4], sig), 0);
     peer_send(p, frames, n);
 }
 
