@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # FUZZ_DRIVERS picks some of them, FUZZ_JOBS how many run at once (default: one per CPU).
-read -r -a FUZZERS <<<"${FUZZ_DRIVERS:-fuzz_route fuzz_body fuzz_wire fuzz_keys fuzz_config fuzz_files fuzz_result fuzz_zmtp}"
+read -r -a FUZZERS <<<"${FUZZ_DRIVERS:-fuzz_route fuzz_body fuzz_wire fuzz_keys fuzz_config fuzz_files fuzz_result fuzz_zmtp fuzz_jscan}"
 build=${1:?usage: $0 BUILD run SECONDS | BUILD smoke}
 mode=${2:?usage: $0 BUILD run SECONDS | BUILD smoke}
 seconds=${3:-60}

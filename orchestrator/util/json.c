@@ -72,6 +72,20 @@ static json_tokener *thread_tokener(int depth)
     return c->tok;
 }
 
+/* json_tokener_reset() leaves some of a failed parse's state behind (a pending \uD800-\uDBFF
+ * escape, which the next text's first \u escape would be decoded against): after a failure
+ * this thread starts again from a new tokener. Failures are rare; one text from one client
+ * must not change how another client's text reads. */
+static void drop_thread_tokener(void)
+{
+    struct cached_tokener *c = tokener_key_ok ? pthread_getspecific(tokener_key) : NULL;
+
+    if (c != NULL && c->tok != NULL) {
+        json_tokener_free(c->tok);
+        c->tok = NULL;
+    }
+}
+
 json_object *json_parse_strict(const char *text, size_t len, int depth)
 {
     json_tokener *tok;
@@ -107,5 +121,7 @@ json_object *json_parse_strict(const char *text, size_t len, int depth)
         }
     }
     json_tokener_reset(tok); /* let go of a partly built value now, not at the next parse */
+    if (obj == NULL)
+        drop_thread_tokener();
     return obj;
 }

@@ -13,6 +13,10 @@ size_t utf8_count(const char *s, size_t len);
  * and does not split a multi-byte sequence. */
 size_t utf8_prefix(const char *s, size_t len, size_t max_chars);
 
+/* Length of the well-formed UTF-8 sequence at s (at most avail >= 1 bytes), or 0 when the
+ * bytes there are not one. */
+size_t utf8_seq(const unsigned char *s, size_t avail);
+
 /* True when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or values > U+10FFFF). */
 bool utf8_valid(const char *s, size_t len);
 

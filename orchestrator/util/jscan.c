@@ -1,0 +1,442 @@
+/* A strict JSON scanner over memory: validation and member lookup without allocating. */
+#include "jscan.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "text.h"
+
+/* The longest member name jscan_members() looks for, unescaped; longer keys cannot match. */
+#define JSCAN_NAME_MAX 64
+
+struct scan {
+    const unsigned char *p;
+    const unsigned char *end;
+    int depth; /* containers that may still be opened */
+};
+
+static bool value(struct scan *s, struct jscan_value *out);
+
+static void skip_space(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static int hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Four hex digits at p (which has at least four bytes) as a number, or -1. */
+static long hex4(const unsigned char *p)
+{
+    long v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        int d = hex_digit(p[i]);
+
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* A string, s->p at its opening quote. Sets *escaped when it holds a backslash. */
+static bool string(struct scan *s, bool *escaped)
+{
+    *escaped = false;
+    s->p++;
+    while (s->p < s->end) {
+        unsigned char c = *s->p;
+        size_t n;
+
+        if (c == '"') {
+            s->p++;
+            return true;
+        }
+        if (c == '\\') {
+            *escaped = true;
+            if (s->end - s->p < 2)
+                return false;
+            switch (s->p[1]) {
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
+                s->p += 2;
+                continue;
+            case 'u':
+                if (s->end - s->p < 6 || hex4(s->p + 2) < 0)
+                    return false;
+                s->p += 6;
+                continue;
+            default:
+                return false;
+            }
+        }
+        if (c < 0x20)
+            return false; /* control characters must be escaped */
+        if (c < 0x80) {
+            s->p++;
+            continue;
+        }
+        n = utf8_seq(s->p, (size_t)(s->end - s->p));
+        if (n == 0)
+            return false;
+        s->p += n;
+    }
+    return false;
+}
+
+static bool digits(struct scan *s)
+{
+    const unsigned char *start = s->p;
+
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    return s->p > start;
+}
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool number(struct scan *s)
+{
+    if (s->p < s->end && *s->p == '-')
+        s->p++;
+    if (s->p >= s->end)
+        return false;
+    if (*s->p == '0')
+        s->p++;
+    else if (!digits(s))
+        return false;
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        if (!digits(s))
+            return false;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (!digits(s))
+            return false;
+    }
+    return true;
+}
+
+static bool literal(struct scan *s, const char *word, size_t len)
+{
+    if ((size_t)(s->end - s->p) < len || memcmp(s->p, word, len) != 0)
+        return false;
+    s->p += len;
+    return true;
+}
+
+/* The members of an object, s->p just after its '{'. */
+static bool object_body(struct scan *s)
+{
+    bool escaped;
+
+    skip_space(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        if (s->p >= s->end || *s->p != '"' || !string(s, &escaped))
+            return false;
+        skip_space(s);
+        if (s->p >= s->end || *s->p != ':')
+            return false;
+        s->p++;
+        skip_space(s);
+        if (!value(s, NULL))
+            return false;
+        skip_space(s);
+        if (s->p >= s->end)
+            return false;
+        if (*s->p == '}') {
+            s->p++;
+            return true;
+        }
+        if (*s->p != ',')
+            return false;
+        s->p++;
+        skip_space(s);
+    }
+}
+
+/* The elements of an array, s->p just after its '['. */
+static bool array_body(struct scan *s)
+{
+    skip_space(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        if (!value(s, NULL))
+            return false;
+        skip_space(s);
+        if (s->p >= s->end)
+            return false;
+        if (*s->p == ']') {
+            s->p++;
+            return true;
+        }
+        if (*s->p != ',')
+            return false;
+        s->p++;
+        skip_space(s);
+    }
+}
+
+/* One value at s->p (no leading space); out, when given, gets its type and text. */
+static bool value(struct scan *s, struct jscan_value *out)
+{
+    const unsigned char *start = s->p;
+    enum jscan_type type;
+    bool ok, escaped;
+
+    if (s->p >= s->end)
+        return false;
+    switch (*s->p) {
+    case '{':
+    case '[':
+        if (s->depth <= 0)
+            return false;
+        s->depth--;
+        type = *s->p == '{' ? JSCAN_OBJECT : JSCAN_ARRAY;
+        s->p++;
+        ok = type == JSCAN_OBJECT ? object_body(s) : array_body(s);
+        s->depth++;
+        break;
+    case '"':
+        type = JSCAN_STRING;
+        ok = string(s, &escaped);
+        break;
+    case 't':
+        type = JSCAN_TRUE;
+        ok = literal(s, "true", 4);
+        break;
+    case 'f':
+        type = JSCAN_FALSE;
+        ok = literal(s, "false", 5);
+        break;
+    case 'n':
+        type = JSCAN_NULL;
+        ok = literal(s, "null", 4);
+        break;
+    default:
+        type = JSCAN_NUMBER;
+        ok = number(s);
+        break;
+    }
+    if (ok && out != NULL) {
+        out->type = type;
+        out->text = (const char *)start;
+        out->len = (size_t)(s->p - start);
+    }
+    return ok;
+}
+
+bool jscan_valid(const char *text, size_t len, int depth)
+{
+    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, depth};
+
+    skip_space(&s);
+    if (!value(&s, NULL))
+        return false;
+    skip_space(&s);
+    return s.p == s.end;
+}
+
+/* Whether the key (a string value, quotes included) unescapes to name. */
+static bool key_is(const struct jscan_value *key, bool escaped, const char *name, size_t name_len)
+{
+    char buf[JSCAN_NAME_MAX + 1];
+    ssize_t n;
+
+    if (!escaped)
+        return key->len == name_len + 2 && memcmp(key->text + 1, name, name_len) == 0;
+    n = jscan_string(key, buf, sizeof(buf));
+    return n >= 0 && (size_t)n == name_len && memcmp(buf, name, name_len) == 0;
+}
+
+int jscan_members(const char *text, size_t len, int depth, const char *const *names, size_t n,
+                  struct jscan_value *out)
+{
+    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, depth};
+    size_t name_len[16];
+    bool done = false;
+
+    if (n > sizeof(name_len) / sizeof(name_len[0]))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        out[i].type = JSCAN_NONE;
+        out[i].text = NULL;
+        out[i].len = 0;
+        name_len[i] = strlen(names[i]);
+    }
+    skip_space(&s);
+    if (s.p >= s.end || *s.p != '{') {
+        /* Valid JSON of another kind, or not JSON at all. */
+        return jscan_valid(text, len, depth) ? -EINVAL : -EBADMSG;
+    }
+    if (depth <= 0)
+        return -EBADMSG;
+    s.depth--;
+    s.p++;
+    skip_space(&s);
+    if (s.p < s.end && *s.p == '}') {
+        s.p++;
+        done = true;
+    }
+    while (!done) {
+        struct jscan_value key, val;
+        bool escaped;
+
+        if (s.p >= s.end || *s.p != '"')
+            return -EBADMSG;
+        key.type = JSCAN_STRING;
+        key.text = (const char *)s.p;
+        if (!string(&s, &escaped))
+            return -EBADMSG;
+        key.len = (size_t)((const char *)s.p - key.text);
+        skip_space(&s);
+        if (s.p >= s.end || *s.p != ':')
+            return -EBADMSG;
+        s.p++;
+        skip_space(&s);
+        if (!value(&s, &val))
+            return -EBADMSG;
+        for (size_t i = 0; i < n; i++) {
+            if (key_is(&key, escaped, names[i], name_len[i]))
+                out[i] = val;
+        }
+        skip_space(&s);
+        if (s.p >= s.end)
+            return -EBADMSG;
+        if (*s.p == '}') {
+            s.p++;
+            break;
+        }
+        if (*s.p != ',')
+            return -EBADMSG;
+        s.p++;
+        skip_space(&s);
+    }
+    skip_space(&s);
+    return s.p == s.end ? 0 : -EBADMSG;
+}
+
+/* Append code point cp as UTF-8 at out[*pos], within outlen - 1 bytes. */
+static bool put_utf8(char *out, size_t outlen, size_t *pos, uint32_t cp)
+{
+    unsigned char b[4];
+    size_t n;
+
+    if (cp < 0x80) {
+        b[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (unsigned char)(0xC0 | (cp >> 6));
+        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (unsigned char)(0xE0 | (cp >> 12));
+        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (unsigned char)(0xF0 | (cp >> 18));
+        b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    if (*pos + n >= outlen)
+        return false;
+    memcpy(out + *pos, b, n);
+    *pos += n;
+    return true;
+}
+
+ssize_t jscan_string(const struct jscan_value *v, char *out, size_t outlen)
+{
+    const unsigned char *p, *end;
+    size_t pos = 0;
+
+    if (v->type != JSCAN_STRING || v->len < 2 || outlen == 0)
+        return v->type != JSCAN_STRING || v->len < 2 ? -EINVAL : -ENOSPC;
+    /* The value was checked when it was scanned: between the quotes, only valid escapes. */
+    p = (const unsigned char *)v->text + 1;
+    end = (const unsigned char *)v->text + v->len - 1;
+    while (p < end) {
+        const unsigned char *run = p;
+        uint32_t cp;
+
+        while (p < end && *p != '\\')
+            p++;
+        if (p > run) {
+            size_t n = (size_t)(p - run);
+
+            if (pos + n >= outlen)
+                return -ENOSPC;
+            memcpy(out + pos, run, n);
+            pos += n;
+            continue;
+        }
+        switch (p[1]) {
+        case 'b':
+            cp = '\b';
+            break;
+        case 'f':
+            cp = '\f';
+            break;
+        case 'n':
+            cp = '\n';
+            break;
+        case 'r':
+            cp = '\r';
+            break;
+        case 't':
+            cp = '\t';
+            break;
+        case 'u':
+            cp = (uint32_t)hex4(p + 2);
+            if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 12 && p[6] == '\\' && p[7] == 'u') {
+                long low = hex4(p + 8);
+
+                if (low >= 0xDC00 && low <= 0xDFFF) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (uint32_t)(low - 0xDC00);
+                    p += 6;
+                }
+            }
+            if (cp >= 0xD800 && cp <= 0xDFFF)
+                cp = 0xFFFD;
+            p += 4;
+            break;
+        default: /* '"', '\\', '/' */
+            cp = p[1];
+            break;
+        }
+        p += 2;
+        if (!put_utf8(out, outlen, &pos, cp))
+            return -ENOSPC;
+    }
+    out[pos] = '\0';
+    return (ssize_t)pos;
+}

@@ -1,0 +1,190 @@
+/* Unit tests for util/jscan.c (grammar, depth, member lookup, unescaping) and for the strict
+ * json-c parse in util/json.c that shares its inputs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/jscan.h"
+#include "util/json.h"
+
+#define S(lit) (lit), (sizeof(lit) - 1)
+
+static void test_valid_texts(void **state)
+{
+    static const char *const ok[] = {
+        "{}", "[]", "0", "-0", "12", "-3.25", "1e5", "1E+5", "2.5e-3", "true", "false", "null",
+        "\"\"", " \t\r\n{ \"a\" : [ 1 , { } , \"x\" ] } \n", "\"\\u00e9\\ud83d\\ude00\"",
+        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\xc3\xa9\xe6\xbc\xa2\xf0\x9f\x98\x80\"",
+        "{\"a\":1,\"a\":2}", "[[[[]]]]", "\"\\ud800\"",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (!jscan_valid(ok[i], strlen(ok[i]), 8))
+            fail_msg("refused valid JSON: %s", ok[i]);
+    }
+}
+
+static void test_invalid_texts(void **state)
+{
+    static const char *const bad[] = {
+        "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "{\"a\":}", "[1 2]",
+        "01", "-01", "00", "1.", "-.5", ".5", "+1", "1e", "1e+", "-", "0x10", "NaN",
+        "Infinity", "-Infinity", "tru", "nul", "truex", "{} {}", "[]]", "\"abc",
+        "\"a\tb\"",       /* raw control character */
+        "\"\\x41\"",      /* unknown escape */
+        "\"\\u12G4\"",    /* bad hex */
+        "\"\\u12\"",      /* short escape */
+        "\"\xc0\x80\"",   /* overlong NUL */
+        "\"\xed\xa0\x80\"", /* UTF-8 surrogate */
+        "\"\xf4\x90\x80\x80\"", /* above U+10FFFF */
+        "\"\xe6\xbc\"",   /* cut sequence */
+        "'a'",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (jscan_valid(bad[i], strlen(bad[i]), 8))
+            fail_msg("accepted invalid JSON: %s", bad[i]);
+    }
+    /* A NUL byte is not whitespace, inside or after a value. */
+    assert_false(jscan_valid(S("{}\0"), 8));
+    assert_false(jscan_valid(S("\"a\0b\""), 8));
+}
+
+static void test_depth(void **state)
+{
+    (void)state;
+    assert_true(jscan_valid(S("[[[]]]"), 3));
+    assert_false(jscan_valid(S("[[[]]]"), 2));
+    assert_true(jscan_valid(S("{\"a\":{\"b\":[]}}"), 3));
+    assert_false(jscan_valid(S("{\"a\":{\"b\":[]}}"), 2));
+    assert_true(jscan_valid(S("5"), 0));
+    assert_false(jscan_valid(S("{}"), 0));
+    /* Deep nesting is refused without recursing into all of it. */
+    {
+        static char deep[200001];
+
+        memset(deep, '[', 100000);
+        memset(deep + 100000, ']', 100000);
+        assert_false(jscan_valid(deep, 200000, 64));
+    }
+}
+
+static void test_members(void **state)
+{
+    static const char text[] = "{\"msg_id\":\"x1\",\"n\":-2.5e3,\"o\":{\"msg_id\":\"inner\"},"
+                               "\"msg_\\u0074ype\":\"status\",\"t\":true,\"z\":null,"
+                               "\"msg_id\":\"x2\",\"a\":[1,{}]}";
+    const char *names[] = {"msg_id", "msg_type", "n", "o", "t", "z", "a", "missing"};
+    struct jscan_value v[8];
+    char buf[32];
+
+    (void)state;
+    assert_int_equal(jscan_members(S(text), 8, names, 8, v), 0);
+    /* The last of two members with one name, as json-c keeps it; never the nested one. */
+    assert_int_equal(v[0].type, JSCAN_STRING);
+    assert_int_equal(jscan_string(&v[0], buf, sizeof(buf)), 2);
+    assert_string_equal(buf, "x2");
+    /* A name written with an escape is the same name. */
+    assert_int_equal(v[1].type, JSCAN_STRING);
+    assert_int_equal(jscan_string(&v[1], buf, sizeof(buf)), 6);
+    assert_string_equal(buf, "status");
+    assert_int_equal(v[2].type, JSCAN_NUMBER);
+    assert_int_equal(v[2].len, 6);
+    assert_memory_equal(v[2].text, "-2.5e3", 6);
+    assert_int_equal(v[3].type, JSCAN_OBJECT);
+    assert_int_equal(v[3].len, strlen("{\"msg_id\":\"inner\"}"));
+    assert_int_equal(v[4].type, JSCAN_TRUE);
+    assert_int_equal(v[5].type, JSCAN_NULL);
+    assert_int_equal(v[6].type, JSCAN_ARRAY);
+    assert_memory_equal(v[6].text, "[1,{}]", 6);
+    assert_int_equal(v[7].type, JSCAN_NONE);
+    assert_null(v[7].text);
+
+    assert_int_equal(jscan_members(S("{}"), 8, names, 1, v), 0);
+    assert_int_equal(v[0].type, JSCAN_NONE);
+    assert_int_equal(jscan_members(S(" [1] "), 8, names, 1, v), -EINVAL);
+    assert_int_equal(jscan_members(S("\"msg_id\""), 8, names, 1, v), -EINVAL);
+    assert_int_equal(jscan_members(S("{\"msg_id\":\"x\""), 8, names, 1, v), -EBADMSG);
+    assert_int_equal(jscan_members(S("{\"msg_id\":\"x\"} x"), 8, names, 1, v), -EBADMSG);
+    assert_int_equal(jscan_members(S("{\"a\":[[1]]}"), 2, names, 1, v), -EBADMSG);
+    assert_int_equal(jscan_members(S(""), 8, names, 1, v), -EBADMSG);
+}
+
+static void test_string(void **state)
+{
+    struct jscan_value v = {JSCAN_STRING, NULL, 0};
+    char buf[16];
+
+    (void)state;
+    v.text = "\"a\\u0000b\"";
+    v.len = strlen(v.text);
+    assert_int_equal(jscan_string(&v, buf, sizeof(buf)), 3);
+    assert_memory_equal(buf, "a\0b", 4);
+    /* A pair becomes one code point; a lone half becomes U+FFFD. */
+    v.text = "\"\\ud83d\\ude00|\\udc00|\\ud800\\u0041\"";
+    v.len = strlen(v.text);
+    assert_int_equal(jscan_string(&v, buf, sizeof(buf)), 4 + 1 + 3 + 1 + 3 + 1);
+    assert_string_equal(buf, "\xf0\x9f\x98\x80|\xef\xbf\xbd|\xef\xbf\xbd" "A");
+    v.text = "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"";
+    v.len = strlen(v.text);
+    assert_int_equal(jscan_string(&v, buf, sizeof(buf)), 8);
+    assert_string_equal(buf, "\"\\/\b\f\n\r\t");
+    /* Too small: -ENOSPC, and nothing written past the end. */
+    v.text = "\"abcdef\"";
+    v.len = strlen(v.text);
+    memset(buf, 'Z', sizeof(buf));
+    assert_int_equal(jscan_string(&v, buf, 6), -ENOSPC);
+    assert_int_equal(buf[6], 'Z');
+    assert_int_equal(jscan_string(&v, buf, 7), 6);
+    assert_string_equal(buf, "abcdef");
+    v.text = "\"\\u00e9\"";
+    v.len = strlen(v.text);
+    assert_int_equal(jscan_string(&v, buf, 2), -ENOSPC);
+    assert_int_equal(jscan_string(&v, buf, 3), 2);
+    v.type = JSCAN_NUMBER;
+    assert_int_equal(jscan_string(&v, buf, sizeof(buf)), -EINVAL);
+}
+
+/* One failed parse must not change how the next text on this thread reads: json-c's tokener
+ * keeps a high surrogate whose low half was cut short across json_tokener_reset(), and the
+ * next text's first \u escape came out with a U+FFFD before it. */
+static void test_strict_parse_forgets_a_failed_text(void **state)
+{
+    json_object *o;
+
+    (void)state;
+    assert_null(json_parse_strict(S("[\"\\ud800\\u"), 8));
+    o = json_parse_strict(S("\"\\u0041\""), 8);
+    assert_non_null(o);
+    assert_string_equal(json_object_get_string(o), "A");
+    json_object_put(o);
+    assert_null(json_parse_strict(S("{\"k\":\"\\udbff\\u00zz\""), 8));
+    o = json_parse_strict(S("{\"\\u0062\":\"\\u0063\"}"), 8);
+    assert_non_null(o);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "b")), "c");
+    json_object_put(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_texts),
+        cmocka_unit_test(test_invalid_texts),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_members),
+        cmocka_unit_test(test_string),
+        cmocka_unit_test(test_strict_parse_forgets_a_failed_text),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
