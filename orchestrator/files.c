@@ -58,7 +58,7 @@ static void files_finish(struct session *s, int error, json_object *body, const 
 }
 
 static void on_files_reply(struct kernel_request *req, enum kernel_channel ch,
-                           const struct wire_msg *msg);
+                           struct wire_msg *msg);
 
 /* Send the request for the current chunk of the running file operation. */
 static void send_chunk(struct session *s)
@@ -139,7 +139,7 @@ static void send_chunk(struct session *s)
 }
 
 static void on_files_reply(struct kernel_request *req, enum kernel_channel ch,
-                           const struct wire_msg *msg)
+                           struct wire_msg *msg)
 {
     struct session *s = LIST_CONTAINER(req, struct session, exec.req);
     struct exec *e = &s->exec;
@@ -152,7 +152,7 @@ static void on_files_reply(struct kernel_request *req, enum kernel_channel ch,
     kernel_request_done(&e->req);
     loop_timer_stop(s->reg->p.loop, &e->deadline);
     /* Whatever the kernel sends is checked: the session's code may have tampered with it. */
-    if (files_reply_parse(msg->content, f->op, f->path, f->max, &f->out, &r) < 0) {
+    if (files_reply_parse(wire_msg_content(msg), f->op, f->path, f->max, &f->out, &r) < 0) {
         files_finish(s, r.error, NULL, r.detail);
         files_reply_cleanup(&r);
         return;

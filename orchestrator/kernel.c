@@ -391,7 +391,7 @@ static struct kernel_request *find_request(struct kernel *k, const char *parent_
 {
     struct list_node *pos, *tmp;
 
-    if (parent_id == NULL)
+    if (parent_id[0] == '\0')
         return NULL;
     LIST_FOREACH_SAFE(pos, tmp, &k->pending)
     {

@@ -31,7 +31,7 @@ struct kernel_request;
 
 /* Called for every verified message on shell, control, stdin or iopub whose parent is req. */
 typedef void (*kernel_msg_fn)(struct kernel_request *req, enum kernel_channel ch,
-                              const struct wire_msg *msg);
+                              struct wire_msg *msg);
 
 /* A request in flight; embed it in the owner. */
 struct kernel_request {

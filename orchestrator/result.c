@@ -3,6 +3,7 @@
  * byte budget; anything beyond is counted as truncated and dropped at once. */
 #include "result.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,21 +361,22 @@ static json_object *item_event(json_object *item, const char *type)
     return event;
 }
 
-json_object *result_add_iopub_event(struct result *r, const struct wire_msg *msg)
+json_object *result_add_iopub_event(struct result *r, struct wire_msg *msg)
 {
     size_t before = json_object_array_length(r->outputs);
     const char *type = msg->msg_type;
 
     if (strcmp(type, "stream") == 0) {
-        size_t len = 0, kept = add_stream(r, msg->content);
-        const char *text = get_str(msg->content, "text", &len);
-        json_object *event;
+        json_object *content = wire_msg_content(msg), *event;
+        size_t len = 0, kept = add_stream(r, content);
+        const char *text = get_str(content, "text", &len);
+
 
         if (kept == 0 || text == NULL)
             return NULL;
         event = json_object_new_object();
         json_object_object_add(event, "name",
-                               json_object_new_string(get_str(msg->content, "name", NULL)));
+                               json_object_new_string(get_str(content, "name", NULL)));
         json_object_object_add(event, "text", json_object_new_string_len(text, (int)kept));
         return event;
     }
@@ -384,17 +386,17 @@ json_object *result_add_iopub_event(struct result *r, const struct wire_msg *msg
     return item_event(json_object_array_get_idx(r->outputs, before), type);
 }
 
-void result_add_iopub(struct result *r, const struct wire_msg *msg)
+void result_add_iopub(struct result *r, struct wire_msg *msg)
 {
     const char *type = msg->msg_type;
 
     if (strcmp(type, "stream") == 0) {
-        add_stream(r, msg->content);
+        add_stream(r, wire_msg_content(msg));
     } else if (strcmp(type, "display_data") == 0 || strcmp(type, "execute_result") == 0 ||
                strcmp(type, "update_display_data") == 0) {
-        add_rich(r, type, msg->content, msg->content_len);
+        add_rich(r, type, wire_msg_content(msg), msg->content_len);
     } else if (strcmp(type, "error") == 0) {
-        add_error(r, msg->content, msg->content_len);
+        add_error(r, wire_msg_content(msg), msg->content_len);
     } else if (strcmp(type, "clear_output") == 0) {
         json_object *item, *v = NULL;
 
@@ -402,27 +404,28 @@ void result_add_iopub(struct result *r, const struct wire_msg *msg)
         if (!take_budget(r, 64))
             return;
         item = new_item("clear_output");
-        if (json_object_object_get_ex(msg->content, "wait", &v) &&
+        if (json_object_object_get_ex(wire_msg_content(msg), "wait", &v) &&
             json_object_is_type(v, json_type_boolean))
             json_object_object_add(json_object_object_get(item, "data"), "wait",
                                    json_object_new_boolean(json_object_get_boolean(v)));
         json_object_array_add(r->outputs, item);
     } else if (strcmp(type, "execute_input") == 0) {
-        json_object *v = NULL;
+        long long count;
 
-        if (json_object_object_get_ex(msg->content, "execution_count", &v) &&
-            json_object_is_type(v, json_type_int))
-            r->execution_count = (long)json_object_get_int64(v);
+        /* The code it echoes can be long: only the count is read, from the text. */
+        if (wire_msg_content_int(msg, "execution_count", &count) == 0 && count >= LONG_MIN &&
+            count <= LONG_MAX)
+            r->execution_count = (long)count;
     }
 }
 
-void result_add_reply(struct result *r, const struct wire_msg *msg)
+void result_add_reply(struct result *r, struct wire_msg *msg)
 {
-    const char *status = get_str(msg->content, "status", NULL);
-    json_object *v = NULL;
+    json_object *content = wire_msg_content(msg), *v = NULL;
+    const char *status = get_str(content, "status", NULL);
 
     r->saw_reply = true;
-    if (json_object_object_get_ex(msg->content, "execution_count", &v) &&
+    if (json_object_object_get_ex(content, "execution_count", &v) &&
         json_object_is_type(v, json_type_int))
         r->execution_count = (long)json_object_get_int64(v);
     if (status == NULL || strcmp(status, "ok") == 0)
@@ -434,7 +437,7 @@ void result_add_reply(struct result *r, const struct wire_msg *msg)
             result_fail(r, RESULT_ERROR, "ExecutionAborted",
                         "the kernel aborted this execution");
         } else {
-            r->error = error_json(r, msg->content);
+            r->error = error_json(r, content);
         }
     }
 }

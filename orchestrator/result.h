@@ -31,19 +31,19 @@ void result_free(struct result *r);
 
 /* Fold one iopub message (stream, display_data, update_display_data, execute_result, error,
  * clear_output, execute_input) into the result. Other types are ignored. */
-void result_add_iopub(struct result *r, const struct wire_msg *msg);
+void result_add_iopub(struct result *r, struct wire_msg *msg);
 
 /* The same, and return the live event for what was kept of the message (a new reference:
  * for a stream, {name, text} with the text that fitted; for display_data, execute_result and
  * update_display_data, {data, metadata, display_id?}; for error, {ename, evalue, traceback};
  * for clear_output, {wait}), or NULL when nothing of it was kept or it has no event. */
-json_object *result_add_iopub_event(struct result *r, const struct wire_msg *msg);
+json_object *result_add_iopub_event(struct result *r, struct wire_msg *msg);
 
 /* The execution count seen so far, as JSON (NULL when unknown). New reference. */
 json_object *result_execution_count(const struct result *r);
 
 /* Fold the shell execute_reply into the result (status, execution count, error fallback). */
-void result_add_reply(struct result *r, const struct wire_msg *msg);
+void result_add_reply(struct result *r, struct wire_msg *msg);
 
 /* Mark the result as failed with a status other than error, with an explanatory error. */
 void result_fail(struct result *r, enum result_status status, const char *ename,

@@ -762,7 +762,7 @@ static void lc_done(struct work *w)
 /* ---- handshake ---------------------------------------------------------------------------- */
 
 static void on_handshake_msg(struct kernel_request *req, enum kernel_channel ch,
-                             const struct wire_msg *msg);
+                             struct wire_msg *msg);
 
 static void handshake_resend(struct session *s)
 {
@@ -821,7 +821,7 @@ static void handshake_complete(struct session *s)
 }
 
 static void on_handshake_msg(struct kernel_request *req, enum kernel_channel ch,
-                             const struct wire_msg *msg)
+                             struct wire_msg *msg)
 {
     struct session *s = LIST_CONTAINER(req, struct session, hs_req);
 
@@ -901,7 +901,7 @@ static void exec_send_interrupt(struct session *s)
 }
 
 static void on_exec_msg(struct kernel_request *req, enum kernel_channel ch,
-                        const struct wire_msg *msg);
+                        struct wire_msg *msg);
 
 static void on_deadline(struct loop_timer *t)
 {
@@ -1079,7 +1079,7 @@ static void attempt_done(struct session *s)
 }
 
 static void on_exec_msg(struct kernel_request *req, enum kernel_channel ch,
-                        const struct wire_msg *msg)
+                        struct wire_msg *msg)
 {
     struct session *s = LIST_CONTAINER(req, struct session, exec.req);
     struct exec *e = &s->exec;
@@ -1087,11 +1087,10 @@ static void on_exec_msg(struct kernel_request *req, enum kernel_channel ch,
     if (msg != NULL) {
         if (ch == KERNEL_IOPUB) {
             if (strcmp(msg->msg_type, "status") == 0) {
-                json_object *v = NULL;
+                char state[16];
 
-                if (json_object_object_get_ex(msg->content, "execution_state", &v) &&
-                    json_object_is_type(v, json_type_string) &&
-                    strcmp(json_object_get_string(v), "idle") == 0)
+                if (wire_msg_content_str(msg, "execution_state", state, sizeof(state)) >= 0 &&
+                    strcmp(state, "idle") == 0)
                     e->got_idle = true;
             } else if (e->job != NULL && e->job->on_output != NULL && !e->abandoned) {
                 json_object *event = result_add_iopub_event(e->result, msg);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/jscan.h"
 #include "util/json.h"
 #include "util/text.h"
 
@@ -114,13 +115,17 @@ json_object *wire_json_parse(const char *text, size_t len)
     return json_parse_strict(text, len, WIRE_JSON_DEPTH);
 }
 
-static const char *string_field(json_object *obj, const char *name)
+/* Unescape a string value into out (outlen bytes). False when it is not a string, does not
+ * fit, or holds a NUL (which a C string would silently cut). */
+static bool read_name(const struct jscan_value *v, char *out, size_t outlen)
 {
-    json_object *v = NULL;
+    ssize_t n = jscan_string(v, out, outlen);
 
-    if (!json_object_object_get_ex(obj, name, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
+    if (n < 0 || memchr(out, '\0', (size_t)n) != NULL) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
 }
 
 static bool is_lower_hex(const char *s, size_t len)
@@ -132,12 +137,40 @@ static bool is_lower_hex(const char *s, size_t len)
     return true;
 }
 
+/* The header names msg_type (read) and msg_id (only required). */
+static bool read_header(const struct wire_frame *f, struct wire_msg *msg)
+{
+    static const char *const names[] = {"msg_type", "msg_id"};
+    struct jscan_value v[2];
+
+    if (jscan_members(f->data, f->len, WIRE_JSON_DEPTH, names, 2, v) < 0)
+        return false;
+    return v[1].type == JSCAN_STRING && read_name(&v[0], msg->msg_type, sizeof(msg->msg_type));
+}
+
+static bool read_parent(const struct wire_frame *f, struct wire_msg *msg)
+{
+    static const char *const names[] = {"msg_id"};
+    struct jscan_value v;
+
+    if (jscan_members(f->data, f->len, WIRE_JSON_DEPTH, names, 1, &v) < 0)
+        return false;
+    if (v.type == JSCAN_STRING)
+        read_name(&v, msg->parent_id, sizeof(msg->parent_id)); /* or "": not one of ours */
+    return true;
+}
+
+static bool is_object(const struct wire_frame *f)
+{
+    return jscan_members(f->data, f->len, WIRE_JSON_DEPTH, NULL, 0, NULL) == 0;
+}
+
 int wire_parse(const struct wire_key *key, const struct wire_frame *frames, size_t nframes,
                struct wire_msg *msg)
 {
     const size_t delim_len = sizeof(WIRE_DELIM) - 1;
     char expected[WIRE_SIG_HEX + 1];
-    json_object **slots[4];
+    const struct wire_frame *parts;
     size_t d;
     int rc;
 
@@ -151,7 +184,7 @@ int wire_parse(const struct wire_key *key, const struct wire_frame *frames, size
     if (d == nframes || nframes - d < 6)
         return -EBADMSG;
 
-    /* Signature first: nothing of an unsigned message is parsed. */
+    /* Signature first: nothing of an unsigned message is read. */
     if (frames[d + 1].len != WIRE_SIG_HEX || !is_lower_hex(frames[d + 1].data, WIRE_SIG_HEX))
         return -EACCES;
     rc = wire_sign(key, &frames[d + 2], expected);
@@ -160,36 +193,70 @@ int wire_parse(const struct wire_key *key, const struct wire_frame *frames, size
     if (CRYPTO_memcmp(expected, frames[d + 1].data, WIRE_SIG_HEX) != 0)
         return -EACCES;
 
-    slots[0] = &msg->header;
-    slots[1] = &msg->parent;
-    slots[2] = &msg->metadata;
-    slots[3] = &msg->content;
-    for (int i = 0; i < 4; i++) {
-        const struct wire_frame *f = &frames[d + 2 + (size_t)i];
-
-        *slots[i] = wire_json_parse(f->data, f->len);
-        if (*slots[i] == NULL || !json_object_is_type(*slots[i], json_type_object))
-            goto bad;
+    parts = &frames[d + 2];
+    if (!read_header(&parts[0], msg) || !read_parent(&parts[1], msg) || !is_object(&parts[2]) ||
+        !is_object(&parts[3])) {
+        memset(msg, 0, sizeof(*msg));
+        return -EBADMSG;
     }
-    msg->msg_type = string_field(msg->header, "msg_type");
-    msg->msg_id = string_field(msg->header, "msg_id");
-    if (msg->msg_type == NULL || msg->msg_id == NULL)
-        goto bad;
-    msg->parent_id = string_field(msg->parent, "msg_id");
-    msg->content_len = frames[d + 5].len;
+    msg->content_text = parts[3].data;
+    msg->content_len = parts[3].len;
     msg->nbuffers = nframes - d - 6;
     return 0;
+}
 
-bad:
-    wire_msg_cleanup(msg);
-    return -EBADMSG;
+json_object *wire_msg_content(struct wire_msg *msg)
+{
+    if (msg->content == NULL && msg->content_text != NULL)
+        msg->content = json_parse_strict(msg->content_text, msg->content_len, WIRE_JSON_DEPTH);
+    return msg->content;
+}
+
+/* The content's member name, found without building anything; JSCAN_NONE when absent. */
+static struct jscan_value content_member(const struct wire_msg *msg, const char *name)
+{
+    struct jscan_value v = {JSCAN_NONE, NULL, 0};
+
+    if (msg->content_text != NULL &&
+        jscan_members(msg->content_text, msg->content_len, WIRE_JSON_DEPTH, &name, 1, &v) < 0)
+        v.type = JSCAN_NONE;
+    return v;
+}
+
+ssize_t wire_msg_content_str(const struct wire_msg *msg, const char *name, char *out,
+                             size_t outlen)
+{
+    struct jscan_value v = content_member(msg, name);
+
+    if (v.type != JSCAN_STRING)
+        return -ENOENT;
+    return jscan_string(&v, out, outlen);
+}
+
+int wire_msg_content_int(const struct wire_msg *msg, const char *name, long long *out)
+{
+    struct jscan_value v = content_member(msg, name);
+    char digits[24];
+    char *end;
+    long long n;
+
+    /* An integer as JSON writes one: an optional '-' and digits (jscan checked the form). */
+    if (v.type != JSCAN_NUMBER || v.len >= sizeof(digits))
+        return -ENOENT;
+    memcpy(digits, v.text, v.len);
+    digits[v.len] = '\0';
+    if (strpbrk(digits, ".eE") != NULL)
+        return -ENOENT;
+    errno = 0;
+    n = strtoll(digits, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -ENOENT;
+    *out = n;
+    return 0;
 }
 
 void wire_msg_cleanup(struct wire_msg *msg)
 {
-    json_object_put(msg->header);
-    json_object_put(msg->parent);
-    json_object_put(msg->metadata);
     json_object_put(msg->content);
     memset(msg, 0, sizeof(*msg));
 }

@@ -50,15 +50,26 @@ static long hex4(const unsigned char *p)
     return v;
 }
 
+/* Bytes that stand for themselves inside a string: printable ASCII but '"' and '\\'. */
+static bool plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 /* A string, s->p at its opening quote. Sets *escaped when it holds a backslash. */
 static bool string(struct scan *s, bool *escaped)
 {
     *escaped = false;
     s->p++;
     while (s->p < s->end) {
-        unsigned char c = *s->p;
+        unsigned char c;
         size_t n;
 
+        while (s->p < s->end && plain_byte(*s->p))
+            s->p++; /* the common case, in a tight loop */
+        if (s->p >= s->end)
+            break;
+        c = *s->p;
         if (c == '"') {
             s->p++;
             return true;
@@ -89,10 +100,6 @@ static bool string(struct scan *s, bool *escaped)
         }
         if (c < 0x20)
             return false; /* control characters must be escaped */
-        if (c < 0x80) {
-            s->p++;
-            continue;
-        }
         n = utf8_seq(s->p, (size_t)(s->end - s->p));
         if (n == 0)
             return false;

@@ -124,6 +124,26 @@ static const char *string_at(json_object *obj, const char *name)
     return json_object_get_string(v);
 }
 
+/* Whether the parent header of a verified message (frames as received) has msg_type type. */
+static bool parent_type_is(const struct wire_frame *wf, size_t n, const char *type)
+{
+    const size_t delim = sizeof(WIRE_DELIM) - 1;
+    json_object *parent;
+    const char *pt;
+    bool is;
+
+    for (size_t d = 0; d + 3 < n; d++) {
+        if (wf[d].len != delim || memcmp(wf[d].data, WIRE_DELIM, delim) != 0)
+            continue;
+        parent = wire_json_parse(wf[d + 3].data, wf[d + 3].len);
+        pt = string_at(parent, "msg_type");
+        is = pt != NULL && strcmp(pt, type) == 0;
+        json_object_put(parent);
+        return is;
+    }
+    return false;
+}
+
 /* Receive one message from sock if one is waiting: 1 when one was handled, 0 when none was
  * waiting, or a negative errno. A message answers parent_id when it is given, or any message
  * whose parent was of type parent_type otherwise. */
@@ -164,19 +184,17 @@ static int recv_one(struct rawkernel *k, void *sock, const char *parent_id, cons
         goto out;
     rc = 1;
     if (parent_id != NULL) {
-        match = msg.parent_id != NULL && strcmp(msg.parent_id, parent_id) == 0;
+        match = strcmp(msg.parent_id, parent_id) == 0;
     } else {
-        const char *pt = string_at(msg.parent, "msg_type");
-
-        match = pt != NULL && strcmp(pt, parent_type) == 0;
+        match = parent_type_is(wf, (size_t)n, parent_type);
     }
     if (match && sock == k->shell && strcmp(msg.msg_type, reply_type) == 0) {
-        const char *st = string_at(msg.content, "status");
+        const char *st = string_at(wire_msg_content(&msg), "status");
 
         seen->reply = true;
         snprintf(seen->reply_status, sizeof(seen->reply_status), "%s", st ? st : "");
     } else if (match && sock == k->iopub && strcmp(msg.msg_type, "status") == 0) {
-        const char *st = string_at(msg.content, "execution_state");
+        const char *st = string_at(wire_msg_content(&msg), "execution_state");
 
         seen->any_status = true;
         if (st != NULL && strcmp(st, "idle") == 0)
@@ -186,7 +204,7 @@ static int recv_one(struct rawkernel *k, void *sock, const char *parent_id, cons
         json_object *data = NULL;
         const char *text;
 
-        if (json_object_object_get_ex(msg.content, "data", &data)) {
+        if (json_object_object_get_ex(wire_msg_content(&msg), "data", &data)) {
             text = string_at(data, "text/plain");
             if (text != NULL)
                 snprintf(value, value_len, "%s", text);

@@ -8,7 +8,8 @@
 
 #include "fuzz.h"
 #include "result.h"
-#include "util/json.h"
+#include "util/jscan.h"
+#include "wire.h"
 
 #define FUZZ_RESULT_CHAR_LIMIT 200
 #define FUZZ_RESULT_MAX_MESSAGES 64
@@ -79,10 +80,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         type = types[data[start] % (sizeof(types) / sizeof(types[0]))];
         text = fuzz_strndup(data + start + 1, len - 1);
-        msg.content = json_parse_strict(text, len - 1, 16);
-        if (msg.content == NULL)
+        /* As wire_parse() leaves a message: the content read from its text when needed. */
+        if (jscan_members(text, len - 1, 16, NULL, 0, NULL) == 0)
+            msg.content_text = text;
+        else
             msg.content = json_object_new_object();
-        msg.msg_type = type;
+        snprintf(msg.msg_type, sizeof(msg.msg_type), "%s", type);
         msg.content_len = len - 1;
         if (strcmp(type, "execute_reply") == 0) {
             result_add_reply(r, &msg);
@@ -94,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_event(event, type);
             json_object_put(event);
         }
-        json_object_put(msg.content);
+        wire_msg_cleanup(&msg);
         free(text);
         start += len + 1;
     }

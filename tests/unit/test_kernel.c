@@ -203,7 +203,7 @@ static void on_watchdog(struct loop_timer *t)
     loop_stop(c->loop);
 }
 
-static void on_msg(struct kernel_request *req, enum kernel_channel ch, const struct wire_msg *msg)
+static void on_msg(struct kernel_request *req, enum kernel_channel ch, struct wire_msg *msg)
 {
     struct client *c = LIST_CONTAINER(req, struct client, req);
     size_t n = strlen(c->order);

@@ -16,21 +16,23 @@
 
 #define MARKER RESULT_TRUNCATION_MARKER
 
-/* Fold one iopub message whose content is the JSON text content. */
+/* Fold one iopub message whose content is the JSON text content, read from its text as
+ * wire_parse() leaves it. */
 static void feed(struct result *r, const char *type, const char *content)
 {
     struct wire_msg m;
 
     memset(&m, 0, sizeof(m));
-    m.msg_type = type;
-    m.msg_id = "iopub-1";
-    m.parent_id = "exec-1";
-    m.content = json_tokener_parse(content);
-    if (m.content == NULL)
-        fail_msg("test content is not JSON: %s", content);
+    snprintf(m.msg_type, sizeof(m.msg_type), "%s", type);
+    snprintf(m.parent_id, sizeof(m.parent_id), "exec-1");
+    m.content_text = content;
     m.content_len = strlen(content);
-    result_add_iopub(r, &m);
+    if (wire_msg_content(&m) == NULL)
+        fail_msg("test content is not JSON: %s", content);
     json_object_put(m.content);
+    m.content = NULL;
+    result_add_iopub(r, &m);
+    wire_msg_cleanup(&m);
 }
 
 /* Fold a stream message of len bytes of text (which need not be NUL-terminated). */
@@ -39,8 +41,7 @@ static void feed_stream(struct result *r, const char *name, const char *text, si
     struct wire_msg m;
 
     memset(&m, 0, sizeof(m));
-    m.msg_type = "stream";
-    m.msg_id = "iopub-2";
+    snprintf(m.msg_type, sizeof(m.msg_type), "stream");
     m.content = json_object_new_object();
     json_object_object_add(m.content, "name", json_object_new_string(name));
     json_object_object_add(m.content, "text", json_object_new_string_len(text, (int)len));
@@ -60,8 +61,7 @@ static void feed_sized_display(struct result *r, size_t content_len)
     struct wire_msg m;
 
     memset(&m, 0, sizeof(m));
-    m.msg_type = "display_data";
-    m.msg_id = "iopub-3";
+    snprintf(m.msg_type, sizeof(m.msg_type), "display_data");
     m.content = json_tokener_parse("{\"data\":{\"text/plain\":\"img\"},\"metadata\":{}}");
     m.content_len = content_len;
     result_add_iopub(r, &m);
@@ -73,13 +73,12 @@ static void reply(struct result *r, const char *content)
     struct wire_msg m;
 
     memset(&m, 0, sizeof(m));
-    m.msg_type = "execute_reply";
-    m.msg_id = "shell-1";
-    m.content = json_tokener_parse(content);
-    assert_non_null(m.content);
+    snprintf(m.msg_type, sizeof(m.msg_type), "execute_reply");
+    m.content_text = content;
     m.content_len = strlen(content);
     result_add_reply(r, &m);
-    json_object_put(m.content);
+    assert_non_null(m.content); /* parsed on the way */
+    wire_msg_cleanup(&m);
 }
 
 /* The rendered result, checked to serialise to JSON that parses back. */

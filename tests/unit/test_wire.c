@@ -110,13 +110,12 @@ static int parse(const struct wire_key *k, const struct frames *m, struct wire_m
     memset(msg, 0x5a, sizeof(*msg));
     rc = wire_parse(k, m->f, m->n, msg);
     if (rc < 0) {
-        assert_null(msg->header);
-        assert_null(msg->parent);
-        assert_null(msg->metadata);
         assert_null(msg->content);
-        assert_null(msg->msg_type);
-        assert_null(msg->msg_id);
-        assert_null(msg->parent_id);
+        assert_null(msg->content_text);
+        assert_string_equal(msg->msg_type, "");
+        assert_string_equal(msg->parent_id, "");
+        assert_int_equal(msg->content_len, 0);
+        assert_int_equal(msg->nbuffers, 0);
     }
     return rc;
 }
@@ -219,16 +218,17 @@ static void test_parse_accepts_signed_message(void **state)
         build(&m, nident, HEADER, PARENT, "{}", CONTENT, 0);
         assert_int_equal(parse(k, &m, &msg), 0);
         assert_string_equal(msg.msg_type, "status");
-        assert_string_equal(msg.msg_id, "m-1");
-        assert_non_null(msg.parent_id);
         assert_string_equal(msg.parent_id, "p-9");
-        assert_true(json_object_is_type(msg.content, json_type_object));
+        /* The content is read only when asked for, and then kept. */
+        assert_null(msg.content);
+        assert_ptr_equal(msg.content_text, m.f[m.n - 1].data);
+        assert_int_equal(msg.content_len, strlen(CONTENT));
+        assert_true(json_object_is_type(wire_msg_content(&msg), json_type_object));
+        assert_ptr_equal(wire_msg_content(&msg), msg.content);
         assert_string_equal(
             json_object_get_string(json_object_object_get(msg.content, "execution_state")),
             "idle");
-        assert_int_equal(msg.content_len, strlen(CONTENT));
         assert_int_equal(msg.nbuffers, 0);
-        assert_non_null(msg.metadata);
         wire_msg_cleanup(&msg);
     }
     wire_key_free(k);
@@ -387,8 +387,60 @@ static void test_parse_rejects_malformed_json(void **state)
     assert_int_equal(parse_parts(HEADER, PARENT, "{}", "{} {}"), -EBADMSG);
     assert_int_equal(parse_parts(HEADER, PARENT, "{}", "{\"a\":1"), -EBADMSG);
     assert_int_equal(parse_parts(HEADER, PARENT, "{}", "{\"a\":1,}"), -EBADMSG);
+    /* Metadata is never read, but is checked like every part. */
+    assert_int_equal(parse_parts(HEADER, PARENT, "{\"a\":", CONTENT), -EBADMSG);
+    assert_int_equal(parse_parts(HEADER, PARENT, "[]", CONTENT), -EBADMSG);
+    /* A msg_type longer than any Jupyter type, or one a NUL would cut to a known type. */
+    {
+        char header[WIRE_TYPE_MAX + 64];
+
+        snprintf(header, sizeof(header), "{\"msg_id\":\"m\",\"msg_type\":\"%0*d\"}",
+                 WIRE_TYPE_MAX + 1, 1);
+        assert_int_equal(parse_parts(header, PARENT, "{}", CONTENT), -EBADMSG);
+        snprintf(header, sizeof(header), "{\"msg_id\":\"m\",\"msg_type\":\"%0*d\"}",
+                 WIRE_TYPE_MAX, 1);
+        assert_int_equal(parse_parts(header, PARENT, "{}", CONTENT), 0);
+    }
+    assert_int_equal(
+        parse_parts("{\"msg_id\":\"m\",\"msg_type\":\"status\\u0000x\"}", PARENT, "{}", CONTENT),
+        -EBADMSG);
     /* Surrounding whitespace is fine. */
     assert_int_equal(parse_parts(HEADER, PARENT, "{}", " {\"a\":1}\n"), 0);
+}
+
+/* One field of the content, read from its text: no json-c object is made. */
+static void test_content_fields(void **state)
+{
+    static const char content[] =
+        "{\"execution_state\":\"id\\u006ce\",\"execution_count\":42,\"f\":1.5,\"e\":1e3,"
+        "\"neg\":-7,\"big\":99999999999999999999,\"o\":{\"execution_count\":1}}";
+    struct wire_key *k = test_key();
+    struct wire_msg msg;
+    struct frames m;
+    long long n = 0;
+    char buf[8];
+
+    (void)state;
+    build(&m, 1, "{\"msg_id\":\"m\",\"msg_type\":\"st\\u0061tus\"}", PARENT, "{}", content, 0);
+    assert_int_equal(parse(k, &m, &msg), 0);
+    assert_string_equal(msg.msg_type, "status"); /* names are compared unescaped */
+    assert_int_equal(wire_msg_content_str(&msg, "execution_state", buf, sizeof(buf)), 4);
+    assert_string_equal(buf, "idle");
+    assert_int_equal(wire_msg_content_str(&msg, "execution_state", buf, 4), -ENOSPC);
+    assert_int_equal(wire_msg_content_str(&msg, "execution_count", buf, sizeof(buf)), -ENOENT);
+    assert_int_equal(wire_msg_content_str(&msg, "missing", buf, sizeof(buf)), -ENOENT);
+    assert_int_equal(wire_msg_content_int(&msg, "execution_count", &n), 0);
+    assert_int_equal(n, 42);
+    assert_int_equal(wire_msg_content_int(&msg, "neg", &n), 0);
+    assert_int_equal(n, -7);
+    assert_int_equal(wire_msg_content_int(&msg, "f", &n), -ENOENT);
+    assert_int_equal(wire_msg_content_int(&msg, "e", &n), -ENOENT);
+    assert_int_equal(wire_msg_content_int(&msg, "big", &n), -ENOENT);
+    assert_int_equal(wire_msg_content_int(&msg, "execution_state", &n), -ENOENT);
+    assert_int_equal(wire_msg_content_int(&msg, "o", &n), -ENOENT);
+    assert_null(msg.content);
+    wire_msg_cleanup(&msg);
+    wire_key_free(k);
 }
 
 /* "{\"a\":" + (depth - 1) nested arrays + "}": depth levels in all. */
@@ -429,12 +481,32 @@ static void test_parse_parent_id(void **state)
     (void)state;
     build(&m, 1, HEADER, "{}", "{}", CONTENT, 0);
     assert_int_equal(parse(k, &m, &msg), 0);
-    assert_null(msg.parent_id);
+    assert_string_equal(msg.parent_id, "");
     wire_msg_cleanup(&msg);
 
     build(&m, 1, HEADER, "{\"msg_id\":42}", "{}", CONTENT, 0);
     assert_int_equal(parse(k, &m, &msg), 0);
-    assert_null(msg.parent_id);
+    assert_string_equal(msg.parent_id, "");
+    wire_msg_cleanup(&msg);
+
+    /* Ids no request of kernelboxd could have: too long, or cut short by a NUL. */
+    {
+        char parent[WIRE_PARENT_MAX + 32];
+
+        snprintf(parent, sizeof(parent), "{\"msg_id\":\"%0*d\"}", WIRE_PARENT_MAX + 1, 7);
+        build(&m, 1, HEADER, parent, "{}", CONTENT, 0);
+        assert_int_equal(parse(k, &m, &msg), 0);
+        assert_string_equal(msg.parent_id, "");
+        wire_msg_cleanup(&msg);
+        snprintf(parent, sizeof(parent), "{\"msg_id\":\"%0*d\"}", WIRE_PARENT_MAX, 7);
+        build(&m, 1, HEADER, parent, "{}", CONTENT, 0);
+        assert_int_equal(parse(k, &m, &msg), 0);
+        assert_int_equal(strlen(msg.parent_id), WIRE_PARENT_MAX);
+        wire_msg_cleanup(&msg);
+    }
+    build(&m, 1, HEADER, "{\"msg_id\":\"abc\\u0000d\"}", "{}", CONTENT, 0);
+    assert_int_equal(parse(k, &m, &msg), 0);
+    assert_string_equal(msg.parent_id, "");
     wire_msg_cleanup(&msg);
 
     build(&m, 1, HEADER, "{\"msg_id\":\"abc\\u00e9\"}", "{}", CONTENT, 0);
@@ -455,10 +527,11 @@ static void test_msg_cleanup_idempotent(void **state)
     wire_msg_cleanup(&msg);
     build(&m, 2, HEADER, PARENT, "{}", CONTENT, 1);
     assert_int_equal(parse(k, &m, &msg), 0);
+    assert_non_null(wire_msg_content(&msg));
     wire_msg_cleanup(&msg);
-    assert_null(msg.header);
     assert_null(msg.content);
-    assert_null(msg.msg_type);
+    assert_null(msg.content_text);
+    assert_string_equal(msg.msg_type, "");
     assert_int_equal(msg.nbuffers, 0);
     wire_msg_cleanup(&msg);
     wire_key_free(k);
@@ -535,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_bad_signatures),
         cmocka_unit_test(test_parse_rejects_malformed_json),
         cmocka_unit_test(test_parse_depth_cap),
+        cmocka_unit_test(test_content_fields),
         cmocka_unit_test(test_parse_parent_id),
         cmocka_unit_test(test_msg_cleanup_idempotent),
         cmocka_unit_test(test_header_json),
