@@ -441,7 +441,7 @@ static void conn_read(struct kernel_conn *c)
     struct wire_frame frames[WIRE_MAX_FRAMES];
     int budget = KERNEL_PUMP_BUDGET;
     size_t bytes = 0;
-    bool big = false, eof = false;
+    bool big = false, eof = false, drained = false;
 
     while (!k->closed && c->io.fd >= 0) {
         size_t nframes = 0, room = 0;
@@ -485,7 +485,9 @@ static void conn_read(struct kernel_conn *c)
             conn_drop(c, 0);
             break;
         }
-        if (budget <= 0 || bytes >= KERNEL_PUMP_BYTES)
+        /* A read that did not fill the space found the socket empty: asking again would only
+         * return EAGAIN. Whatever comes later, epoll reports. */
+        if (drained || budget <= 0 || bytes >= KERNEL_PUMP_BYTES)
             break;
         if (zmtp_reader_space(&c->in, &p, &room) < 0) {
             conn_drop(c, -ENOMEM);
@@ -506,6 +508,7 @@ static void conn_read(struct kernel_conn *c)
         }
         zmtp_reader_commit(&c->in, (size_t)n);
         bytes += (size_t)n;
+        drained = (size_t)n < room;
     }
     if (big)
         malloc_trim(0); /* large messages leave large free blocks: hand them back */

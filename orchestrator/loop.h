@@ -66,8 +66,9 @@ static inline bool loop_timer_armed(const struct loop_timer *timer)
     return timer->heap_index != 0;
 }
 
-/* Run d->fn once the current iteration's events are handled. Deferring a struct that is
- * already queued is a no-op. */
+/* Run d->fn once the current iteration's events are handled. Work deferred from deferred
+ * work runs in the same iteration for a few rounds, then after the next wait for events.
+ * Deferring a struct that is already queued is a no-op. */
 void loop_defer(struct loop *loop, struct loop_defer *d);
 
 /* Call fn(arg) on the loop thread soon. Safe from any thread. Returns 0 or -ENOMEM. */

@@ -140,6 +140,39 @@ int random_hex(char *out, size_t len)
     return 0;
 }
 
+/* Random bytes for identifiers, drawn from the kernel 256 at a time per thread. */
+#define ID_POOL_BYTES 256
+static __thread uint8_t id_pool[ID_POOL_BYTES];
+static __thread size_t id_pool_left;
+
+int random_id_hex(char *out, size_t len)
+{
+    size_t bytes = (len + 1) / 2;
+    char hex[3];
+    int rc;
+
+    if (bytes > ID_POOL_BYTES)
+        return -EINVAL;
+    if (id_pool_left < bytes) {
+        rc = random_bytes(id_pool, sizeof(id_pool));
+        if (rc < 0)
+            return rc;
+        id_pool_left = sizeof(id_pool);
+    }
+    for (size_t i = 0; i < len; i += 2) {
+        uint8_t *b = &id_pool[ID_POOL_BYTES - id_pool_left];
+
+        hex_encode(b, 1, hex);
+        *b = 0; /* a byte is used once */
+        id_pool_left--;
+        out[i] = hex[0];
+        if (i + 1 < len)
+            out[i + 1] = hex[1];
+    }
+    out[len] = '\0';
+    return 0;
+}
+
 uint64_t now_ms(void)
 {
     struct timespec ts;

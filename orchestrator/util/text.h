@@ -29,6 +29,10 @@ int random_bytes(void *buf, size_t len);
 /* Write len random lowercase hex digits and a NUL into out. Returns 0 or a negative errno. */
 int random_hex(char *out, size_t len);
 
+/* Like random_hex(), from a per-thread pool refilled from the kernel's CSPRNG 256 bytes at a
+ * time: for identifiers made once per request that are not secrets (never for keys). */
+int random_id_hex(char *out, size_t len);
+
 /* Milliseconds on the monotonic clock. */
 uint64_t now_ms(void);
 

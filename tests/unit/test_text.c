@@ -291,6 +291,42 @@ static void test_random_hex(void **state)
         assert_true(seen[d] > 0);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Request ids: the same contract as random_hex() from a per-thread pool; ids drawn across
+ * many refills of the pool never repeat. */
+static void test_random_id_hex(void **state)
+{
+    static const size_t lens[] = {0, 1, 2, 7, 16, 31, 511, 512};
+    static char ids[2000][17];
+    char out[600];
+    unsigned seen[16] = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        memset(out, 'X', sizeof(out));
+        assert_int_equal(random_id_hex(out, lens[i]), 0);
+        assert_int_equal(strlen(out), lens[i]);
+        assert_true(all_lower_hex(out, lens[i]));
+        assert_int_equal(out[lens[i] + 1], 'X');
+    }
+    assert_int_equal(random_id_hex(out, 513), -EINVAL);
+    for (size_t i = 0; i < 2000; i++) {
+        assert_int_equal(random_id_hex(ids[i], 16), 0);
+        for (size_t j = 0; j < 16; j++)
+            seen[ids[i][j] <= '9' ? ids[i][j] - '0' : ids[i][j] - 'a' + 10]++;
+    }
+    qsort(ids, 2000, sizeof(ids[0]), cmp_id);
+    for (size_t i = 1; i < 2000; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    /* 32000 digits: each of the sixteen turns up roughly 2000 times. */
+    for (int d = 0; d < 16; d++)
+        assert_in_range(seen[d], 1500, 2500);
+}
+
 static void test_random_bytes(void **state)
 {
     uint8_t a[64], b[64];
@@ -380,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_utf8_prefix),
         cmocka_unit_test(test_hex_encode),
         cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_random_id_hex),
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_wall_iso8601),
         cmocka_unit_test(test_clocks),
