@@ -17,11 +17,15 @@ static bool only_space(const char *s, size_t len)
     return true;
 }
 
-/* A tokener per thread, kept between parses: making one costs more than most of the texts
- * a kernel sends (a zeroed parse stack of `depth` levels and a buffer). */
-struct cached_tokener {
-    json_tokener *tok;
-    int depth;
+/* Tokeners per thread, kept between parses: making one costs more than most of the texts
+ * a kernel sends (a zeroed parse stack of `depth` levels and a buffer). One per depth in use,
+ * since one execute parses request bodies and kernel messages, which have different caps. */
+#define CACHED_DEPTHS 4
+
+struct cached_tokeners {
+    json_tokener *tok[CACHED_DEPTHS];
+    int depth[CACHED_DEPTHS];
+    unsigned next; /* the slot a new depth takes when all are used */
 };
 
 static pthread_key_t tokener_key;
@@ -30,10 +34,12 @@ static bool tokener_key_ok;
 
 static void free_cached(void *p)
 {
-    struct cached_tokener *c = p;
+    struct cached_tokeners *c = p;
 
-    if (c->tok != NULL)
-        json_tokener_free(c->tok);
+    for (int i = 0; i < CACHED_DEPTHS; i++) {
+        if (c->tok[i] != NULL)
+            json_tokener_free(c->tok[i]); /* json-c's free does not take NULL */
+    }
     free(c);
 }
 
@@ -42,10 +48,9 @@ static void make_key(void)
     tokener_key_ok = pthread_key_create(&tokener_key, free_cached) == 0;
 }
 
-/* A reset tokener of the given depth for this thread, or NULL. Not to be freed. */
-static json_tokener *thread_tokener(int depth)
+static struct cached_tokeners *thread_cache(void)
 {
-    struct cached_tokener *c;
+    struct cached_tokeners *c;
 
     pthread_once(&tokener_once, make_key);
     if (!tokener_key_ok)
@@ -58,31 +63,62 @@ static json_tokener *thread_tokener(int depth)
             return NULL;
         }
     }
-    if (c->tok == NULL || c->depth != depth) {
-        if (c->tok != NULL)
-            json_tokener_free(c->tok); /* json-c's free does not take NULL */
-        c->tok = json_tokener_new_ex(depth);
-        c->depth = depth;
-        if (c->tok == NULL)
+    return c;
+}
+
+/* This thread's slot for depth: the one holding it, else an empty one, else the next in
+ * turn. -1 without a cache. */
+static int slot_of(struct cached_tokeners *c, int depth)
+{
+    int empty = -1;
+
+    for (int i = 0; i < CACHED_DEPTHS; i++) {
+        if (c->tok[i] != NULL && c->depth[i] == depth)
+            return i;
+        if (c->tok[i] == NULL && empty < 0)
+            empty = i;
+    }
+    if (empty >= 0)
+        return empty;
+    return (int)(c->next++ % CACHED_DEPTHS);
+}
+
+/* A reset tokener of the given depth for this thread, or NULL. Not to be freed. */
+static json_tokener *thread_tokener(int depth)
+{
+    struct cached_tokeners *c = thread_cache();
+    int i;
+
+    if (c == NULL)
+        return NULL;
+    i = slot_of(c, depth);
+    if (c->tok[i] == NULL || c->depth[i] != depth) {
+        if (c->tok[i] != NULL)
+            json_tokener_free(c->tok[i]);
+        c->tok[i] = json_tokener_new_ex(depth);
+        c->depth[i] = depth;
+        if (c->tok[i] == NULL)
             return NULL;
         /* utf8_valid() has checked the text already, more strictly than json-c would. */
-        json_tokener_set_flags(c->tok, JSON_TOKENER_STRICT);
+        json_tokener_set_flags(c->tok[i], JSON_TOKENER_STRICT);
     }
-    json_tokener_reset(c->tok);
-    return c->tok;
+    json_tokener_reset(c->tok[i]);
+    return c->tok[i];
 }
 
 /* json_tokener_reset() leaves some of a failed parse's state behind (a pending \uD800-\uDBFF
  * escape, which the next text's first \u escape would be decoded against): after a failure
  * this thread starts again from a new tokener. Failures are rare; one text from one client
  * must not change how another client's text reads. */
-static void drop_thread_tokener(void)
+static void drop_thread_tokener(json_tokener *tok)
 {
-    struct cached_tokener *c = tokener_key_ok ? pthread_getspecific(tokener_key) : NULL;
+    struct cached_tokeners *c = tokener_key_ok ? pthread_getspecific(tokener_key) : NULL;
 
-    if (c != NULL && c->tok != NULL) {
-        json_tokener_free(c->tok);
-        c->tok = NULL;
+    for (int i = 0; c != NULL && i < CACHED_DEPTHS; i++) {
+        if (c->tok[i] == tok) {
+            json_tokener_free(tok);
+            c->tok[i] = NULL;
+        }
     }
 }
 
@@ -122,6 +158,6 @@ json_object *json_parse_strict(const char *text, size_t len, int depth)
     }
     json_tokener_reset(tok); /* let go of a partly built value now, not at the next parse */
     if (obj == NULL)
-        drop_thread_tokener();
+        drop_thread_tokener(tok);
     return obj;
 }

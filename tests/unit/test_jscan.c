@@ -173,6 +173,16 @@ static void test_strict_parse_forgets_a_failed_text(void **state)
     assert_non_null(o);
     assert_string_equal(json_object_get_string(json_object_object_get(o, "b")), "c");
     json_object_put(o);
+    /* Texts of several depth caps in turn (each cap has its tokener): the same holds. */
+    for (int depth = 4; depth <= 64; depth *= 2) {
+        assert_null(json_parse_strict(S("[\"\\ud800\\u"), depth));
+        for (int other = 4; other <= 64; other *= 2) {
+            o = json_parse_strict(S("[\"\\u0041\"]"), other);
+            assert_non_null(o);
+            assert_string_equal(json_object_get_string(json_object_array_get_idx(o, 0)), "A");
+            json_object_put(o);
+        }
+    }
 }
 
 int main(void)
