@@ -750,6 +750,18 @@ static void send_ping(struct kernel *k)
         conn_send(c, ping, 2);
 }
 
+uint64_t kernel_hb_next(uint64_t now, uint64_t interval)
+{
+    uint64_t next;
+
+    if (interval == 0)
+        return now;
+    next = (now / interval + 1) * interval;
+    if (next - now < interval / 2)
+        next += interval;
+    return next;
+}
+
 static void on_hb_timer(struct loop_timer *t)
 {
     struct kernel *k = LIST_CONTAINER(t, struct kernel, hb_timer);
@@ -766,7 +778,7 @@ static void on_hb_timer(struct loop_timer *t)
         }
     }
     send_ping(k);
-    loop_timer_start(k->loop, &k->hb_timer, now_ms() + k->hb_interval_ms);
+    loop_timer_start(k->loop, &k->hb_timer, kernel_hb_next(now_ms(), k->hb_interval_ms));
 }
 
 void kernel_heartbeat_start(struct kernel *k, uint64_t interval_ms, int misses)
@@ -775,5 +787,5 @@ void kernel_heartbeat_start(struct kernel *k, uint64_t interval_ms, int misses)
     k->hb_max_misses = misses;
     k->hb_misses = 0;
     k->hb_waiting = false;
-    loop_timer_start(k->loop, &k->hb_timer, now_ms() + interval_ms);
+    loop_timer_start(k->loop, &k->hb_timer, kernel_hb_next(now_ms(), interval_ms));
 }

@@ -72,8 +72,14 @@ void kernel_iopub_defer(struct kernel *k, uint64_t ms);
 /* Stop routing messages to req; a no-op if it is not pending. */
 void kernel_request_done(struct kernel_request *req);
 
-/* Ping the heartbeat channel every interval_ms; after misses unanswered pings call hb_lost. */
+/* Ping the heartbeat channel every interval_ms; after misses unanswered pings call hb_lost.
+ * Pings go out on multiples of interval_ms of the monotonic clock (kernel_hb_next), so that
+ * every kernel with the same interval is pinged in the same loop turn. */
 void kernel_heartbeat_start(struct kernel *k, uint64_t interval_ms, int misses);
+
+/* When the next ping is due after now_ms: the next multiple of interval_ms at least half an
+ * interval away (interval_ms 0: now_ms). */
+uint64_t kernel_hb_next(uint64_t now_ms, uint64_t interval_ms);
 
 /* Messages dropped for a bad signature or bad framing since the kernel was connected. */
 uint64_t kernel_dropped(const struct kernel *k);

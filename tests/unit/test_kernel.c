@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -478,6 +479,125 @@ static void test_deferred_iopub_is_read_when_the_deferral_ends(void **state)
     assert_true(c.iopub_ms - c.sent_ms < 2000);
 }
 
+/* ---- scenario 4: the heartbeat ---------------------------------------------------------- */
+
+#define HB_INTERVAL_MS 50
+#define HB_MISSES 3
+#define HB_ANSWERED 5
+
+struct hb_server {
+    char type[ZMTP_SOCKET_TYPE_MAX + 1];
+    int pings;            /* pings received */
+    uint64_t last_echo_ms; /* when the last answered ping was echoed */
+    bool stop;            /* set by the test once the loss is reported */
+};
+
+/* Echo the first HB_ANSWERED pings, as a kernel's heartbeat thread does, then go quiet with
+ * the connection still open (a kernel that hangs). */
+static void *hb_server_main(void *arg)
+{
+    struct hb_server *s = arg;
+    struct wire_frame frames[WIRE_MAX_FRAMES];
+    struct peer p;
+    size_t n;
+    int lfd = srv_listen(KERNEL_HB);
+
+    peer_accept(&p, lfd, "REP", s->type);
+    while (!__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
+        struct pollfd pfd = {.fd = p.fd, .events = POLLIN};
+
+        if (poll(&pfd, 1, 20) <= 0)
+            continue;
+        if (peer_next(&p, frames, &n) != ZMTP_MESSAGE)
+            break;
+        s->pings++;
+        if (s->pings <= HB_ANSWERED) {
+            peer_send(&p, frames, n);
+            __atomic_store_n(&s->last_echo_ms, now_ms(), __ATOMIC_SEQ_CST);
+        }
+    }
+    peer_close(&p);
+    close(lfd);
+    return NULL;
+}
+
+struct hb_client {
+    struct client c;
+    int lost;
+    uint64_t lost_ms;
+};
+
+static void on_hb_lost(void *owner)
+{
+    struct hb_client *h = owner;
+
+    h->lost++;
+    h->lost_ms = now_ms();
+    loop_stop(h->c.loop);
+}
+
+/* Pings are due on multiples of the interval, never sooner than half an interval away. */
+static void test_heartbeat_deadlines_are_aligned(void **state)
+{
+    static const uint64_t intervals[] = {1, 2, 3, 50, 1000, 1001, 60000};
+    static const uint64_t nows[] = {0, 1, 499, 500, 501, 999, 1000, 123456789, 1767225600123};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++) {
+        for (size_t j = 0; j < sizeof(nows) / sizeof(nows[0]); j++) {
+            uint64_t iv = intervals[i], now = nows[j], next = kernel_hb_next(now, iv);
+
+            assert_int_equal(next % iv, 0);
+            assert_true(next > now || iv == 1);
+            assert_true(next - now >= iv / 2);
+            assert_true(next - now <= iv + iv / 2);
+        }
+    }
+    assert_int_equal(kernel_hb_next(1000, 1000), 2000);
+    assert_int_equal(kernel_hb_next(1499, 1000), 2000);
+    assert_int_equal(kernel_hb_next(1501, 1000), 3000);
+    assert_int_equal(kernel_hb_next(77, 0), 77);
+    /* Two kernels started at different moments are pinged at the same moments. */
+    assert_int_equal(kernel_hb_next(10120, 1000), kernel_hb_next(10380, 1000));
+}
+
+/* Answered pings keep the kernel alive; once they go unanswered, the loss is reported once,
+ * after the configured number of misses and not before. */
+static void test_heartbeat_loss_is_reported_after_the_misses(void **state)
+{
+    struct hb_server s = {0};
+    struct hb_client h;
+    struct kernel_events ev;
+    pthread_t th;
+
+    (void)state;
+    make_dir();
+    memset(&h, 0, sizeof(h));
+    h.c.loop = loop_new();
+    assert_non_null(h.c.loop);
+    ev = (struct kernel_events){.owner = &h, .hb_lost = on_hb_lost};
+    h.c.k = kernel_new(h.c.loop, dir, KEY, strlen(KEY), &ev);
+    assert_non_null(h.c.k);
+    loop_timer_init(&h.c.watchdog, on_watchdog);
+    loop_timer_start(h.c.loop, &h.c.watchdog, now_ms() + WATCHDOG_MS);
+    assert_int_equal(pthread_create(&th, NULL, hb_server_main, &s), 0);
+    kernel_heartbeat_start(h.c.k, HB_INTERVAL_MS, HB_MISSES);
+    assert_int_equal(loop_run(h.c.loop), 0);
+    assert_false(h.c.timed_out);
+    __atomic_store_n(&s.stop, true, __ATOMIC_SEQ_CST);
+    pthread_join(th, NULL);
+
+    assert_string_equal(s.type, "DEALER");
+    assert_int_equal(h.lost, 1);
+    /* every answered ping counted as an answer: the loss came only after they stopped, and
+     * after at least the misses' worth of intervals of silence */
+    assert_true(s.pings >= HB_ANSWERED + HB_MISSES);
+    assert_true(h.lost_ms - s.last_echo_ms >= (uint64_t)(HB_MISSES - 1) * HB_INTERVAL_MS);
+    assert_int_equal(kernel_dropped(h.c.k), 0);
+    client_cleanup(&h.c);
+    remove_dir();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_wrong_peer_type_is_refused),
         cmocka_unit_test(test_deferred_iopub_is_read_with_the_reply),
         cmocka_unit_test(test_deferred_iopub_is_read_when_the_deferral_ends),
+        cmocka_unit_test(test_heartbeat_deadlines_are_aligned),
+        cmocka_unit_test(test_heartbeat_loss_is_reported_after_the_misses),
     };
 
     log_set_level(LOG_ERROR);
