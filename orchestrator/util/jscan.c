@@ -56,6 +56,22 @@ static bool plain_byte(unsigned char c)
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
+/* Whether the eight bytes at p are all plain, tested at once: none below 0x20 or above 0x7F,
+ * none a '"' or a '\\' (the exact "has a byte less than n" and "has a zero byte" tests). */
+static bool plain8(const unsigned char *p)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t x, quote, bslash, ctrl;
+
+    memcpy(&x, p, sizeof(x));
+    ctrl = (x - ones * 0x20) & ~x;
+    quote = x ^ (ones * '"');
+    quote = (quote - ones) & ~quote;
+    bslash = x ^ (ones * '\\');
+    bslash = (bslash - ones) & ~bslash;
+    return ((ctrl | quote | bslash | x) & highs) == 0;
+}
+
 /* A string, s->p at its opening quote. Sets *escaped when it holds a backslash. */
 static bool string(struct scan *s, bool *escaped)
 {
@@ -65,8 +81,10 @@ static bool string(struct scan *s, bool *escaped)
         unsigned char c;
         size_t n;
 
+        while (s->end - s->p >= 8 && plain8(s->p))
+            s->p += 8; /* the common case: plain text, eight bytes at a time */
         while (s->p < s->end && plain_byte(*s->p))
-            s->p++; /* the common case, in a tight loop */
+            s->p++;
         if (s->p >= s->end)
             break;
         c = *s->p;

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +59,27 @@ static void test_invalid_texts(void **state)
     /* A NUL byte is not whitespace, inside or after a value. */
     assert_false(jscan_valid(S("{}\0"), 8));
     assert_false(jscan_valid(S("\"a\0b\""), 8));
+}
+
+/* Every byte value at every position of a long string: plain bytes are taken in blocks of
+ * eight, so the block test must agree with the byte rule wherever the byte falls. */
+static void test_every_byte_in_a_string(void **state)
+{
+    char text[40];
+
+    (void)state;
+    for (int b = 0; b < 256; b++) {
+        bool plain = b >= 0x20 && b < 0x80 && b != '"' && b != '\\';
+
+        for (size_t pos = 1; pos <= 24; pos++) {
+            memset(text, 'a', sizeof(text));
+            text[0] = '"';
+            text[pos] = (char)b;
+            text[25] = '"';
+            if (jscan_valid(text, 26, 8) != plain)
+                fail_msg("byte 0x%02x at %zu: expected %s", b, pos, plain ? "valid" : "invalid");
+        }
+    }
 }
 
 static void test_depth(void **state)
@@ -190,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_texts),
         cmocka_unit_test(test_invalid_texts),
+        cmocka_unit_test(test_every_byte_in_a_string),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_members),
         cmocka_unit_test(test_string),
