@@ -226,6 +226,16 @@ class Daemon:
     def logs(self):
         return self.stderr.decode(errors="replace")
 
+    def log_count(self, text, at_least=1, timeout=10):
+        """How many times text is in the log, once it is there at least at_least times or
+        timeout seconds have passed. The log reaches this process through a pipe and a reader
+        thread, so a line the daemon wrote before it answered a request can land here just
+        after the answer."""
+        deadline = time.monotonic() + timeout
+        while self.logs().count(text) < at_least and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.logs().count(text)
+
     # -- HTTP ----------------------------------------------------------------------------
 
     def request(self, method, path, body=None, auth=True, headers=None, timeout=180,

@@ -91,6 +91,7 @@ def test_a_client_that_leaves_interrupts_the_execution(kb):
     assert first["status"] == "success"
     assert first["return_value"] == second["return_value"], "the loop was stopped"
     assert int(first["return_value"]) < 100
+    kb.log_count("client had gone")
     gone = [line for line in kb.logs().splitlines() if "client had gone" in line]
     assert len(gone) == 1 and headers["X-Request-Id"] in gone[0], "logged under its request id"
 

@@ -294,4 +294,4 @@ def test_messages_with_a_bad_signature_are_dropped(kb):
     assert res["status"] == "success", res
     assert "SIGNED" in res["output"]
     assert "FORGED" not in res["output"]
-    assert "bad signature" in kb.logs()
+    assert kb.log_count("bad signature") >= 1
