@@ -164,6 +164,32 @@ def test_docker_kill_fails_the_running_execute_at_once():
         finish(d)
 
 
+def test_a_frozen_kernel_is_noticed_by_its_heartbeat_and_kept_while_its_container_runs():
+    """docker pause freezes every process of the container, the kernel's heartbeat thread
+    too: the heartbeat goes unanswered, the daemon asks the engine, which says the container
+    still runs (a busy host can delay a heartbeat; it cannot fake a running container), so
+    the kernel is reported late and kept. Thawed, it answers with its state intact."""
+    d = Daemon().start()
+    try:
+        d.execute("frozen", "x = 41")
+        assert d.get("/kernels/frozen").json()["alive"] is True
+        container = d.containers()[0]
+        kbtest.docker("pause", container)
+        try:
+            # ten missed pings a second apart, then one question to the engine
+            assert d.log_count("missed heartbeats but its container runs", timeout=60) == 1
+        finally:
+            kbtest.docker("unpause", container)
+        res = d.execute("frozen", "x + 1")
+        assert res["return_value"] == "42", res
+        assert res["kernel_restarted"] is False
+        kernel = d.get("/kernels/frozen").json()
+        assert kernel["alive"] is True and kernel["kernel"]["status"] == "running", kernel
+        assert "heartbeat lost" not in d.logs()
+    finally:
+        finish(d)
+
+
 def test_segfault_and_oom_are_reported_with_their_reason():
     d = Daemon(env={"KERNELBOX_MEMORY_LIMIT": "128MiB"}).start()
     try:
