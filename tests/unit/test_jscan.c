@@ -157,6 +157,11 @@ static void test_string(void **state)
     v.len = strlen(v.text);
     assert_int_equal(jscan_string(&v, buf, sizeof(buf)), 4 + 1 + 3 + 1 + 3 + 1);
     assert_string_equal(buf, "\xf0\x9f\x98\x80|\xef\xbf\xbd|\xef\xbf\xbd" "A");
+    /* U+1DA00, which json-c 0.16 reads as U+FFFD. */
+    v.text = "\"\\ud836\\ude00\"";
+    v.len = strlen(v.text);
+    assert_int_equal(jscan_string(&v, buf, sizeof(buf)), 4);
+    assert_string_equal(buf, "\xf0\x9d\xa8\x80");
     v.text = "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"";
     v.len = strlen(v.text);
     assert_int_equal(jscan_string(&v, buf, sizeof(buf)), 8);
