@@ -169,63 +169,78 @@ static bool literal(struct scan *s, const char *word, size_t len)
     return true;
 }
 
-/* The members of an object, s->p just after its '{'. */
-static bool object_body(struct scan *s)
-{
-    bool escaped;
+/* The names jscan_members() looks for, and where their values go. */
+struct lookup {
+    const char *const *names;
+    const size_t *name_len;
+    size_t n;
+    struct jscan_value *out;
+};
 
-    skip_space(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
-        return true;
-    }
-    for (;;) {
-        if (s->p >= s->end || *s->p != '"' || !string(s, &escaped))
-            return false;
-        skip_space(s);
-        if (s->p >= s->end || *s->p != ':')
-            return false;
-        s->p++;
-        skip_space(s);
-        if (!value(s, NULL))
-            return false;
-        skip_space(s);
-        if (s->p >= s->end)
-            return false;
-        if (*s->p == '}') {
-            s->p++;
-            return true;
-        }
-        if (*s->p != ',')
-            return false;
-        s->p++;
-        skip_space(s);
-    }
+/* Whether the key (a string value, quotes included) unescapes to name. */
+static bool key_is(const struct jscan_value *key, bool escaped, const char *name, size_t name_len)
+{
+    char buf[JSCAN_NAME_MAX + 1];
+    ssize_t n;
+
+    if (!escaped)
+        return key->len == name_len + 2 && memcmp(key->text + 1, name, name_len) == 0;
+    n = jscan_string(key, buf, sizeof(buf));
+    return n >= 0 && (size_t)n == name_len && memcmp(buf, name, name_len) == 0;
 }
 
-/* The elements of an array, s->p just after its '['. */
-static bool array_body(struct scan *s)
+/* One "name": value member at s->p. With want, the value of a wanted name is recorded. */
+static bool member(struct scan *s, const struct lookup *want)
 {
+    struct jscan_value key = {JSCAN_STRING, (const char *)s->p, 0}, val;
+    bool escaped;
+
+    if (s->p >= s->end || *s->p != '"' || !string(s, &escaped))
+        return false;
+    key.len = (size_t)((const char *)s->p - key.text);
     skip_space(s);
-    if (s->p < s->end && *s->p == ']') {
+    if (s->p >= s->end || *s->p != ':')
+        return false;
+    s->p++;
+    skip_space(s);
+    if (!value(s, &val))
+        return false;
+    for (size_t i = 0; want != NULL && i < want->n; i++) {
+        if (key_is(&key, escaped, want->names[i], want->name_len[i]))
+            want->out[i] = val;
+    }
+    return true;
+}
+
+/* An object or an array at s->p, nested within the depth cap. want applies to the members
+ * of this object only, not to those of objects inside it. */
+static bool container(struct scan *s, const struct lookup *want)
+{
+    const unsigned char close = *s->p == '{' ? '}' : ']';
+    bool ok;
+
+    if (s->depth <= 0)
+        return false;
+    s->depth--;
+    s->p++;
+    skip_space(s);
+    if (s->p < s->end && *s->p == close) {
         s->p++;
+        s->depth++;
         return true;
     }
     for (;;) {
-        if (!value(s, NULL))
-            return false;
+        ok = close == '}' ? member(s, want) : value(s, NULL);
+        if (!ok)
+            break;
         skip_space(s);
-        if (s->p >= s->end)
-            return false;
-        if (*s->p == ']') {
-            s->p++;
-            return true;
-        }
-        if (*s->p != ',')
-            return false;
-        s->p++;
+        ok = s->p < s->end && (*s->p == close || *s->p == ',');
+        if (!ok || *s->p++ == close)
+            break;
         skip_space(s);
     }
+    s->depth++;
+    return ok;
 }
 
 /* One value at s->p (no leading space); out, when given, gets its type and text. */
@@ -240,13 +255,8 @@ static bool value(struct scan *s, struct jscan_value *out)
     switch (*s->p) {
     case '{':
     case '[':
-        if (s->depth <= 0)
-            return false;
-        s->depth--;
         type = *s->p == '{' ? JSCAN_OBJECT : JSCAN_ARRAY;
-        s->p++;
-        ok = type == JSCAN_OBJECT ? object_body(s) : array_body(s);
-        s->depth++;
+        ok = container(s, NULL);
         break;
     case '"':
         type = JSCAN_STRING;
@@ -288,24 +298,12 @@ bool jscan_valid(const char *text, size_t len, int depth)
     return s.p == s.end;
 }
 
-/* Whether the key (a string value, quotes included) unescapes to name. */
-static bool key_is(const struct jscan_value *key, bool escaped, const char *name, size_t name_len)
-{
-    char buf[JSCAN_NAME_MAX + 1];
-    ssize_t n;
-
-    if (!escaped)
-        return key->len == name_len + 2 && memcmp(key->text + 1, name, name_len) == 0;
-    n = jscan_string(key, buf, sizeof(buf));
-    return n >= 0 && (size_t)n == name_len && memcmp(buf, name, name_len) == 0;
-}
-
 int jscan_members(const char *text, size_t len, int depth, const char *const *names, size_t n,
                   struct jscan_value *out)
 {
     struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, depth};
     size_t name_len[16];
-    bool done = false;
+    const struct lookup want = {names, name_len, n, out};
 
     if (n > sizeof(name_len) / sizeof(name_len[0]))
         return -EINVAL;
@@ -320,49 +318,8 @@ int jscan_members(const char *text, size_t len, int depth, const char *const *na
         /* Valid JSON of another kind, or not JSON at all. */
         return jscan_valid(text, len, depth) ? -EINVAL : -EBADMSG;
     }
-    if (depth <= 0)
+    if (!container(&s, &want))
         return -EBADMSG;
-    s.depth--;
-    s.p++;
-    skip_space(&s);
-    if (s.p < s.end && *s.p == '}') {
-        s.p++;
-        done = true;
-    }
-    while (!done) {
-        struct jscan_value key, val;
-        bool escaped;
-
-        if (s.p >= s.end || *s.p != '"')
-            return -EBADMSG;
-        key.type = JSCAN_STRING;
-        key.text = (const char *)s.p;
-        if (!string(&s, &escaped))
-            return -EBADMSG;
-        key.len = (size_t)((const char *)s.p - key.text);
-        skip_space(&s);
-        if (s.p >= s.end || *s.p != ':')
-            return -EBADMSG;
-        s.p++;
-        skip_space(&s);
-        if (!value(&s, &val))
-            return -EBADMSG;
-        for (size_t i = 0; i < n; i++) {
-            if (key_is(&key, escaped, names[i], name_len[i]))
-                out[i] = val;
-        }
-        skip_space(&s);
-        if (s.p >= s.end)
-            return -EBADMSG;
-        if (*s.p == '}') {
-            s.p++;
-            break;
-        }
-        if (*s.p != ',')
-            return -EBADMSG;
-        s.p++;
-        skip_space(&s);
-    }
     skip_space(&s);
     return s.p == s.end ? 0 : -EBADMSG;
 }
