@@ -371,7 +371,6 @@ json_object *result_add_iopub_event(struct result *r, struct wire_msg *msg)
         size_t len = 0, kept = add_stream(r, content);
         const char *text = get_str(content, "text", &len);
 
-
         if (kept == 0 || text == NULL)
             return NULL;
         event = json_object_new_object();

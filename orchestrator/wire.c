@@ -207,8 +207,11 @@ int wire_parse(const struct wire_key *key, const struct wire_frame *frames, size
 
 json_object *wire_msg_content(struct wire_msg *msg)
 {
+    /* wire_parse() checked the text, UTF-8 included: json-c need not be preceded by a second
+     * pass over what may be megabytes of output. */
     if (msg->content == NULL && msg->content_text != NULL)
-        msg->content = json_parse_strict(msg->content_text, msg->content_len, WIRE_JSON_DEPTH);
+        msg->content = json_parse_valid_utf8(msg->content_text, msg->content_len,
+                                             WIRE_JSON_DEPTH);
     return msg->content;
 }
 

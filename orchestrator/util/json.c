@@ -124,12 +124,19 @@ static void drop_thread_tokener(json_tokener *tok)
 
 json_object *json_parse_strict(const char *text, size_t len, int depth)
 {
+    /* json-c's own UTF-8 check lets overlongs, surrogates and values above U+10FFFF through. */
+    if (!utf8_valid(text, len))
+        return NULL;
+    return json_parse_valid_utf8(text, len, depth);
+}
+
+json_object *json_parse_valid_utf8(const char *text, size_t len, int depth)
+{
     json_tokener *tok;
     json_object *obj;
     size_t end;
 
-    /* json-c's own UTF-8 check lets overlongs, surrogates and values above U+10FFFF through. */
-    if (len > (size_t)INT32_MAX || !utf8_valid(text, len))
+    if (len > (size_t)INT32_MAX)
         return NULL;
     /* The most common text of all (Jupyter's empty metadata and parent headers). */
     if (len == 2 && text[0] == '{' && text[1] == '}' && depth >= 1)

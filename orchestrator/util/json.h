@@ -9,4 +9,8 @@
  * most depth levels, with valid UTF-8. Returns a new reference or NULL. */
 json_object *json_parse_strict(const char *text, size_t len, int depth);
 
+/* json_parse_strict() for text already known to be well-formed UTF-8 (checked by
+ * jscan_valid(), say), which it does not check again. */
+json_object *json_parse_valid_utf8(const char *text, size_t len, int depth);
+
 #endif
