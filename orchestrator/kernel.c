@@ -143,16 +143,16 @@ static void on_retry(struct loop_timer *t)
         conn_connect(c);
 }
 
-static void free_chunks(struct kernel_conn *c)
+/* Unlink and free the first queued message. */
+static void drop_head(struct kernel_conn *c)
 {
-    while (!list_empty(&c->out)) {
-        struct list_node *n = list_first(&c->out);
+    struct list_node *first = list_first(&c->out);
+    struct out_chunk *chunk = LIST_CONTAINER(first, struct out_chunk, node);
 
-        list_remove(n);
-        free(LIST_CONTAINER(n, struct out_chunk, node));
-    }
-    c->out_bytes = 0;
+    list_remove(first);
+    c->out_bytes -= chunk->len;
     c->head_off = 0;
+    free(chunk);
 }
 
 static void on_release(struct loop_defer *d)
@@ -161,7 +161,8 @@ static void on_release(struct loop_defer *d)
 
     for (int c = 0; c < KERNEL_NCHANNELS; c++) {
         zmtp_reader_cleanup(&k->ch[c].in);
-        free_chunks(&k->ch[c]);
+        while (!list_empty(&k->ch[c].out))
+            drop_head(&k->ch[c]);
     }
     free(k);
 }
@@ -222,6 +223,16 @@ static void conn_connect(struct kernel_conn *c)
     conn_flush(c);
 }
 
+/* Stop watching and close the socket, if there is one. */
+static void conn_close(struct kernel_conn *c)
+{
+    if (c->io.fd >= 0) {
+        loop_io_del(c->k->loop, &c->io);
+        close(c->io.fd);
+        c->io.fd = -1;
+    }
+}
+
 /* Close the connection and start again: what was read is forgotten, a message half
  * written is dropped (the kernel dropped its first half too), whole ones stay queued. */
 static void conn_drop(struct kernel_conn *c, int err)
@@ -233,23 +244,12 @@ static void conn_drop(struct kernel_conn *c, int err)
         log_warn(NULL, "kernel.protocol", "%s connection to the kernel dropped: %s",
                  channel_names[c->ch], strerror(-err));
     }
-    if (c->io.fd >= 0) {
-        loop_io_del(k->loop, &c->io);
-        close(c->io.fd);
-        c->io.fd = -1;
-    }
+    conn_close(c);
     c->state = CONN_DOWN;
     c->pre_len = c->pre_off = 0;
     zmtp_reader_reset(&c->in);
-    if (c->head_off > 0) {
-        struct list_node *n = list_first(&c->out);
-        struct out_chunk *chunk = LIST_CONTAINER(n, struct out_chunk, node);
-
-        list_remove(n);
-        c->out_bytes -= chunk->len;
-        c->head_off = 0;
-        free(chunk);
-    }
+    if (c->head_off > 0)
+        drop_head(c);
     if (!k->closed)
         schedule_retry(c);
 }
@@ -320,8 +320,7 @@ static void conn_flush(struct kernel_conn *c)
         }
         left = (size_t)w;
         while (left > 0) {
-            struct list_node *first = list_first(&c->out);
-            struct out_chunk *chunk = LIST_CONTAINER(first, struct out_chunk, node);
+            struct out_chunk *chunk = LIST_CONTAINER(list_first(&c->out), struct out_chunk, node);
             size_t rest = chunk->len - c->head_off;
 
             if (left < rest) {
@@ -329,10 +328,7 @@ static void conn_flush(struct kernel_conn *c)
                 break;
             }
             left -= rest;
-            list_remove(first);
-            c->out_bytes -= chunk->len;
-            c->head_off = 0;
-            free(chunk);
+            drop_head(c);
         }
     }
     watch(c, in_events(c));
@@ -619,11 +615,7 @@ void kernel_free(struct kernel *k)
         struct kernel_conn *c = &k->ch[i];
 
         loop_timer_stop(k->loop, &c->retry);
-        if (c->io.fd >= 0) {
-            loop_io_del(k->loop, &c->io);
-            close(c->io.fd);
-            c->io.fd = -1;
-        }
+        conn_close(c);
     }
     wire_key_free(k->key);
     k->key = NULL;

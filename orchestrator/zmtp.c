@@ -114,21 +114,27 @@ static void forget_message(struct zmtp_reader *r)
     r->nframes = 0;
 }
 
-void zmtp_reader_reset(struct zmtp_reader *r)
+/* Give an empty buffer's memory back down to its first size (keeping it when that fails). */
+static void shrink(struct zmtp_reader *r)
 {
     uint8_t *smaller;
 
+    if (r->cap <= r->min_cap)
+        return;
+    smaller = realloc(r->buf, r->min_cap);
+    if (smaller != NULL) {
+        r->buf = smaller;
+        r->cap = r->min_cap;
+    }
+}
+
+void zmtp_reader_reset(struct zmtp_reader *r)
+{
     forget_message(r);
     r->len = r->pos = r->msg_start = 0;
     r->state = ST_GREETING;
     r->peer_type[0] = '\0';
-    if (r->cap > r->min_cap) {
-        smaller = realloc(r->buf, r->min_cap);
-        if (smaller != NULL) {
-            r->buf = smaller;
-            r->cap = r->min_cap;
-        }
-    }
+    shrink(r);
 }
 
 /* The first byte of buf that must stay: the start of the message being gathered, or the
@@ -212,14 +218,8 @@ int zmtp_reader_space(struct zmtp_reader *r, uint8_t **p, size_t *room)
         shift(r, keep);
         need -= keep;
     }
-    if (r->len == 0 && r->cap > SHRINK_ABOVE && r->cap > r->min_cap && need <= r->min_cap) {
-        uint8_t *smaller = realloc(r->buf, r->min_cap);
-
-        if (smaller != NULL) {
-            r->buf = smaller;
-            r->cap = r->min_cap;
-        }
-    }
+    if (r->len == 0 && r->cap > SHRINK_ABOVE && need <= r->min_cap)
+        shrink(r);
     if (need > r->cap) {
         /* double, for reads that each add a little, but never far beyond what is needed */
         size_t cap = r->cap * 2;
