@@ -41,13 +41,12 @@ struct wire_msg {
 };
 
 /* Make a signing key from len raw bytes. Returns NULL on failure. The caller frees it with
- * wire_key_free(), which wipes it. A key holds scratch state: sign or parse with one key on
- * one thread at a time. */
+ * wire_key_free(), which wipes it. A key is only read once made: any thread may use it. */
 struct wire_key *wire_key_new(const uint8_t *key, size_t len);
 void wire_key_free(struct wire_key *key);
 
 /* Write the lowercase hex HMAC-SHA256 of the four parts (header, parent, metadata, content)
- * and a NUL into out. Returns 0 or -EIO. */
+ * and a NUL into out. Returns 0. */
 int wire_sign(const struct wire_key *key, const struct wire_frame parts[4],
               char out[WIRE_SIG_HEX + 1]);
 

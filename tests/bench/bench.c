@@ -57,6 +57,7 @@ struct bench {
     const char *daemon_exe;
     const char *json_path;
     const char *log_level;
+    bool only_throughput; /* --only throughput */
     struct config cfg; /* the daemon's defaults: image, socket, kernel limits */
     struct backend *backend;
     void *zctx;
@@ -1114,12 +1115,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: kernelbox-bench [--quick] [--daemon PATH] [--json PATH] [--image IMAGE]\n"
-            "                       [--log-level LEVEL]\n"
+            "                       [--log-level LEVEL] [--only throughput]\n"
             "  --quick       fewer samples and shorter runs, no 200-session step (also QUICK=1)\n"
             "  --daemon      kernelboxd to measure (default: ../../kernelboxd from this program)\n"
             "  --json        where to write the JSON report too (default: ../../bench.json)\n"
             "  --image       kernel image (default: the daemon's default)\n"
-            "  --log-level   the daemons' KERNELBOX_LOG_LEVEL (default: warn)\n");
+            "  --log-level   the daemons' KERNELBOX_LOG_LEVEL (default: warn)\n"
+            "  --only throughput\n"
+            "                only the throughput runs and the daemon's CPU per execute, for\n"
+            "                measuring a change to the execute path quickly\n");
 }
 
 /* dir/../../name relative to this program, in out. */
@@ -1169,6 +1173,9 @@ static void parse_args(struct bench *b, int argc, char **argv)
             i++;
         } else if (v != NULL && strcmp(a, "--log-level") == 0) {
             b->log_level = v;
+            i++;
+        } else if (v != NULL && strcmp(a, "--only") == 0 && strcmp(v, "throughput") == 0) {
+            b->only_throughput = true;
             i++;
         } else {
             usage(stderr);
@@ -1272,21 +1279,26 @@ int main(int argc, char **argv)
              b->cfg.pids_limit, b->cfg.tmpfs_size >> 20);
 
     /* The pooled daemon runs alone, first, so that no other start competes with it. */
-    measure_pooled_first_result(b);
+    if (!b->only_throughput)
+        measure_pooled_first_result(b);
 
     start_daemon(b, &b->main_daemon, "main", 0);
     usleep(BENCH_SETTLE_US);
     idle_mib = rss_mib(b->main_daemon.pid);
-    measure_cold_first_result(b);
+    if (!b->only_throughput)
+        measure_cold_first_result(b);
 
     /* Everything the latency and throughput runs use exists before any of them starts. */
     start_raw_kernels(b, BENCH_TP_HIGH);
-    create_session(b, "warm");
+    if (!b->only_throughput)
+        create_session(b, "warm");
     create_sessions(b, "tp-", 0, BENCH_TP_HIGH);
     usleep(BENCH_SETTLE_US);
-    measure_floor_and_warm(b);
+    if (!b->only_throughput)
+        measure_floor_and_warm(b);
     measure_throughput(b);
-    measure_memory(b, idle_mib);
+    if (!b->only_throughput)
+        measure_memory(b, idle_mib);
 
     /* The daemon removes its sessions while the raw kernels go. */
     progress("stopping: the main daemon removes its sessions; the raw kernels are removed");
