@@ -99,12 +99,9 @@ static void respond_json(struct request_ctx *rc, unsigned int status, json_objec
     const char *text;
     char *copy;
 
-    if (obj == NULL) {
-        respond_json(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
-        return;
-    }
-    text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
+    text = obj ? json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE)
+               : NULL;
     copy = text ? strdup(text) : NULL;
     json_object_put(obj);
     if (copy == NULL) {
@@ -284,6 +281,10 @@ static void on_job_done(struct session_job *job)
         else
             set_response(rc, MHD_HTTP_OK, bytes, len, content_type_of(job->file.path));
         rc->download = true;
+    } else if (job->body_text != NULL) {
+        set_response(rc, (unsigned int)rc->success_status, job->body_text, job->body_text_len,
+                     "application/json");
+        job->body_text = NULL;
     } else if (job->body == NULL) {
         respond_error(rc, MHD_HTTP_INTERNAL_SERVER_ERROR, "kernelboxd is out of memory");
     } else {

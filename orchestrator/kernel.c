@@ -674,12 +674,12 @@ static int conn_send(struct kernel_conn *c, const struct wire_frame *frames, siz
     return 0;
 }
 
-int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
-                json_object *content, kernel_msg_fn fn, struct kernel_request *req)
+int kernel_send_text(struct kernel *k, enum kernel_channel ch, const char *msg_type,
+                     const char *content, size_t len, kernel_msg_fn fn,
+                     struct kernel_request *req)
 {
     char header[512], msg_id[KERNEL_MSG_ID_MAX], sig[WIRE_SIG_HEX + 1];
     struct wire_frame frames[6];
-    const char *body;
     int n, rc;
 
     if (k->closed || ch == KERNEL_IOPUB || ch == KERNEL_HB)
@@ -688,10 +688,6 @@ int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
     n = wire_header(header, sizeof(header), msg_id, k->session, msg_type, wall_now());
     if (n < 0)
         return n;
-    body = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN |
-                                                       JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (body == NULL)
-        return -ENOMEM;
     frames[0].data = WIRE_DELIM;
     frames[0].len = sizeof(WIRE_DELIM) - 1;
     frames[1].data = sig;
@@ -702,8 +698,8 @@ int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
     frames[3].len = 2;
     frames[4].data = "{}";
     frames[4].len = 2;
-    frames[5].data = body;
-    frames[5].len = strlen(body);
+    frames[5].data = content;
+    frames[5].len = len;
     rc = wire_sign(k->key, frames + 2, sig);
     if (rc < 0)
         return rc;
@@ -717,6 +713,18 @@ int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
         list_push_back(&k->pending, &req->node);
     }
     return 0;
+}
+
+int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
+                json_object *content, kernel_msg_fn fn, struct kernel_request *req)
+{
+    size_t len = 0;
+    const char *body = json_object_to_json_string_length(
+        content, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+    if (body == NULL)
+        return -ENOMEM;
+    return kernel_send_text(k, ch, msg_type, body, len, fn, req);
 }
 
 void kernel_request_done(struct kernel_request *req)

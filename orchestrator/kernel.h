@@ -63,6 +63,12 @@ void kernel_free(struct kernel *k);
 int kernel_send(struct kernel *k, enum kernel_channel ch, const char *msg_type,
                 json_object *content, kernel_msg_fn fn, struct kernel_request *req);
 
+/* kernel_send() with the content given as len bytes of JSON text (an object), written by
+ * the caller: the execute path builds no json-c objects. */
+int kernel_send_text(struct kernel *k, enum kernel_channel ch, const char *msg_type,
+                     const char *content, size_t len, kernel_msg_fn fn,
+                     struct kernel_request *req);
+
 /* Leave iopub unread until the next message on shell, or for at most ms: the broadcasts of
  * a short execution (busy, execute_input, its result) are then read in one go with its
  * reply rather than each waking the loop. Only for requests whose output nobody follows as

@@ -1,14 +1,20 @@
 /* The result of one execution, capped as output arrives. Texts keep at most char_limit
  * characters (cut on a character boundary, then marked); items and rich data share a fixed
- * byte budget; anything beyond is counted as truncated and dropped at once. */
+ * byte budget; anything beyond is counted as truncated and dropped at once. A kernel's
+ * message is read from its text (checked by wire_parse()) without building json-c objects:
+ * a mime bundle is kept as the JSON text the kernel wrote and written into the answer as it
+ * is, and the answer is written straight into one buffer. */
 #include "result.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/json.h"
+#include "util/jwrite.h"
 #include "util/text.h"
 
 /* Text kept up to a number of characters. */
@@ -18,17 +24,54 @@ struct capped_text {
     bool truncated;
 };
 
+enum item_kind {
+    ITEM_STREAM,
+    ITEM_DISPLAY_DATA,
+    ITEM_EXECUTE_RESULT,
+    ITEM_UPDATE_DISPLAY_DATA,
+    ITEM_ERROR,
+    ITEM_CLEAR_OUTPUT,
+};
+
+static const char *const kind_names[] = {
+    [ITEM_STREAM] = "stream",
+    [ITEM_DISPLAY_DATA] = "display_data",
+    [ITEM_EXECUTE_RESULT] = "execute_result",
+    [ITEM_UPDATE_DISPLAY_DATA] = "update_display_data",
+    [ITEM_ERROR] = "error",
+    [ITEM_CLEAR_OUTPUT] = "clear_output",
+};
+
+/* One entry of outputs[]. JSON texts are the kernel's own, checked by wire_parse(). */
+struct item {
+    enum item_kind kind;
+    char name[8];              /* a stream's name */
+    struct capped_text stream; /* a stream's text */
+    char *text;                /* the item's text (rich: text/plain, capped), NULL for null */
+    size_t text_len;
+    char *data; /* JSON object text; NULL for {} */
+    size_t data_len;
+    char *metadata; /* JSON object text; NULL for {} */
+    size_t metadata_len;
+    char *display_id; /* JSON string text, quotes included; NULL when absent */
+    size_t display_id_len;
+    int wait; /* clear_output: -1 when the kernel gave none, else 0 or 1 */
+};
+
 struct result {
     long char_limit;
     enum result_status status;
     struct capped_text out;
     struct capped_text err;
-    json_object *error;        /* {ename, evalue, traceback} or NULL */
-    json_object *return_value; /* string or NULL */
-    long execution_count;      /* -1 until known */
-    json_object *outputs;      /* array of items */
-    struct capped_text *last_stream; /* text of the last item when it is a stream */
-    char last_stream_name[8];
+    char *error; /* JSON text of {ename, evalue, traceback}, or NULL */
+    size_t error_len;
+    char *return_value; /* NULL for null */
+    size_t return_value_len;
+    long execution_count; /* -1 until known */
+    struct item **items;
+    size_t nitems;
+    size_t items_cap;
+    struct item *last_stream; /* the last item when it is a stream */
     size_t budget_used;
     bool truncated;
     bool kernel_restarted;
@@ -61,24 +104,88 @@ static size_t capped_append(struct capped_text *t, long limit, const char *s, si
     return keep;
 }
 
-/* The text as the client sees it: marked when something was cut. New reference. */
-static json_object *capped_json(const struct capped_text *t, long limit)
+/* The text as the client sees it, as a JSON string: marked when something was cut. */
+static void write_capped(struct jwrite *w, const struct capped_text *t, long limit)
 {
-    const char *marker = RESULT_TRUNCATION_MARKER;
+    const char *marker = RESULT_TRUNCATION_MARKER, *data = t->buf.data ? t->buf.data : "";
     size_t marker_chars = strlen(marker), keep;
-    struct buf out;
-    json_object *s;
 
-    if (!t->truncated)
-        return json_object_new_string_len(t->buf.data ? t->buf.data : "", (int)t->buf.len);
+    if (!t->truncated) {
+        jw_string(w, data, t->buf.len);
+        return;
+    }
     keep = (size_t)limit > marker_chars ? (size_t)limit - marker_chars : 0;
-    keep = utf8_prefix(t->buf.data ? t->buf.data : "", t->buf.len, keep);
-    buf_init(&out, t->buf.len + marker_chars + 1);
-    buf_append(&out, t->buf.data ? t->buf.data : "", keep);
-    buf_append_str(&out, marker);
-    s = json_object_new_string_len(out.data, (int)out.len);
+    keep = utf8_prefix(data, t->buf.len, keep);
+    jw_raw(w, "\"", 1);
+    jw_string_chars(w, data, keep);
+    jw_string_chars(w, marker, marker_chars);
+    jw_raw(w, "\"", 1);
+}
+
+/* At most limit characters of s, marked when cut (which marks the result truncated), in a
+ * new allocation of *outlen bytes and a NUL. NULL when out of memory. */
+static char *cap_text(struct result *r, long limit, const char *s, size_t len, size_t *outlen)
+{
+    struct capped_text t;
+    struct buf out;
+    struct jwrite w = {&out, 0};
+    char *text;
+
+    capped_init(&t);
+    capped_append(&t, limit, s, len);
+    if (!t.truncated) {
+        text = buf_steal(&t.buf, outlen);
+        return text;
+    }
+    r->truncated = true;
+    /* The same cut as write_capped(), kept unescaped. */
+    {
+        const char *marker = RESULT_TRUNCATION_MARKER;
+        size_t marker_chars = strlen(marker);
+        size_t keep = (size_t)limit > marker_chars ? (size_t)limit - marker_chars : 0;
+
+        keep = utf8_prefix(t.buf.data ? t.buf.data : "", t.buf.len, keep);
+        buf_init(&out, (size_t)-1 / 2);
+        jw_raw(&w, t.buf.data ? t.buf.data : "", keep);
+        jw_raw(&w, marker, marker_chars);
+    }
+    buf_cleanup(&t.buf);
+    text = w.err == 0 ? buf_steal(&out, outlen) : NULL;
     buf_cleanup(&out);
-    return s;
+    return text;
+}
+
+/* A copy of len bytes and a NUL; NULL when out of memory. */
+static char *copy_bytes(const char *s, size_t len)
+{
+    char *c = malloc(len + 1);
+
+    if (c != NULL) {
+        memcpy(c, s, len);
+        c[len] = '\0';
+    }
+    return c;
+}
+
+/* A JSCAN_STRING value unescaped into a new allocation (*len bytes and a NUL); NULL when it
+ * is not a string or memory runs out. */
+static char *unescape(const struct jscan_value *v, size_t *len)
+{
+    char *out;
+    ssize_t n;
+
+    if (v->type != JSCAN_STRING)
+        return NULL;
+    out = malloc(v->len + 1); /* unescaping never lengthens a string */
+    if (out == NULL)
+        return NULL;
+    n = jscan_string(v, out, v->len + 1);
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    *len = (size_t)n;
+    return out;
 }
 
 struct result *result_new(long char_limit)
@@ -91,21 +198,17 @@ struct result *result_new(long char_limit)
     r->execution_count = -1;
     capped_init(&r->out);
     capped_init(&r->err);
-    r->outputs = json_object_new_array();
-    if (r->outputs == NULL) {
-        free(r);
-        return NULL;
-    }
     return r;
 }
 
-static void free_stream_text(json_object *obj, void *userdata)
+static void item_free(struct item *it)
 {
-    struct capped_text *t = userdata;
-
-    (void)obj;
-    buf_cleanup(&t->buf);
-    free(t);
+    buf_cleanup(&it->stream.buf);
+    free(it->text);
+    free(it->data);
+    free(it->metadata);
+    free(it->display_id);
+    free(it);
 }
 
 void result_free(struct result *r)
@@ -114,39 +217,18 @@ void result_free(struct result *r)
         return;
     buf_cleanup(&r->out.buf);
     buf_cleanup(&r->err.buf);
-    json_object_put(r->error);
-    json_object_put(r->return_value);
-    json_object_put(r->outputs);
+    free(r->error);
+    free(r->return_value);
+    for (size_t i = 0; i < r->nitems; i++)
+        item_free(r->items[i]);
+    free(r->items);
     free(r);
-}
-
-static const char *get_str(json_object *obj, const char *key, size_t *len)
-{
-    json_object *v = NULL;
-
-    if (obj == NULL || !json_object_object_get_ex(obj, key, &v) ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    if (len != NULL)
-        *len = (size_t)json_object_get_string_len(v);
-    return json_object_get_string(v);
-}
-
-static json_object *get_obj(json_object *obj, const char *key)
-{
-    json_object *v = NULL;
-
-    if (obj == NULL || !json_object_object_get_ex(obj, key, &v) ||
-        !json_object_is_type(v, json_type_object))
-        return NULL;
-    return v;
 }
 
 /* Reserve bytes of the shared budget and a slot in outputs[]; false when either is spent. */
 static bool take_budget(struct result *r, size_t bytes)
 {
-    if (json_object_array_length(r->outputs) >= RESULT_MAX_OUTPUTS ||
-        bytes > RESULT_OUTPUTS_BUDGET - r->budget_used) {
+    if (r->nitems >= RESULT_MAX_OUTPUTS || bytes > RESULT_OUTPUTS_BUDGET - r->budget_used) {
         r->truncated = true;
         return false;
     }
@@ -154,235 +236,316 @@ static bool take_budget(struct result *r, size_t bytes)
     return true;
 }
 
-static json_object *new_item(const char *kind)
+/* A new item appended to outputs[] (its budget already taken); NULL when out of memory. */
+static struct item *new_item(struct result *r, enum item_kind kind)
 {
-    json_object *item = json_object_new_object();
+    struct item *it;
 
-    json_object_object_add(item, "kind", json_object_new_string(kind));
-    json_object_object_add(item, "text", NULL);
-    json_object_object_add(item, "name", NULL);
-    json_object_object_add(item, "data", json_object_new_object());
-    json_object_object_add(item, "metadata", json_object_new_object());
-    return item;
+    if (r->nitems == r->items_cap) {
+        size_t cap = r->items_cap ? r->items_cap * 2 : 4;
+        struct item **items = realloc(r->items, cap * sizeof(*items));
+
+        if (items == NULL)
+            return NULL;
+        r->items = items;
+        r->items_cap = cap;
+    }
+    it = calloc(1, sizeof(*it));
+    if (it == NULL)
+        return NULL;
+    it->kind = kind;
+    it->wait = -1;
+    capped_init(&it->stream);
+    r->items[r->nitems++] = it;
+    return it;
 }
 
-/* Returns how many bytes of the chunk the stream's text kept (what a live client sees). */
-static size_t add_stream(struct result *r, json_object *content)
+/* Returns how many bytes of the chunk the stream's text kept (what a live client sees);
+ * *chunk gets the chunk's unescaped text (the caller frees it). */
+static size_t add_stream(struct result *r, const struct wire_msg *msg, char **chunk,
+                         const char **stream_name)
 {
+    static const char *const names[] = {"name", "text"};
+    struct jscan_value v[2];
+    char name[8];
     size_t len = 0, kept_item, kept;
-    const char *name = get_str(content, "name", NULL);
-    const char *text = get_str(content, "text", &len);
     struct capped_text *target;
+    char *text;
+    ssize_t n;
 
-    if (name == NULL || text == NULL)
-        return 0;
-    if (strcmp(name, "stderr") == 0) {
+    *chunk = NULL;
+    wire_msg_content_members(msg, names, 2, v);
+    n = v[0].type == JSCAN_STRING ? jscan_string(&v[0], name, sizeof(name)) : -EINVAL;
+    if (n == 6 && strcmp(name, "stderr") == 0) {
         target = &r->err;
-    } else if (strcmp(name, "stdout") == 0) {
+        *stream_name = "stderr";
+    } else if (n == 6 && strcmp(name, "stdout") == 0) {
         target = &r->out;
+        *stream_name = "stdout";
     } else {
         return 0;
     }
+    text = unescape(&v[1], &len);
+    if (text == NULL)
+        return 0;
+    *chunk = text;
     kept = capped_append(target, r->char_limit, text, len);
 
     /* Consecutive chunks of one stream become one item, so a chatty loop is one entry. */
-    if (r->last_stream == NULL || strcmp(r->last_stream_name, name) != 0) {
-        struct capped_text *t;
-        json_object *item;
+    if (r->last_stream == NULL || strcmp(r->last_stream->name, name) != 0) {
+        struct item *it;
 
-        if (!take_budget(r, 64)) {
-            r->last_stream = NULL;
+        r->last_stream = NULL;
+        if (!take_budget(r, 64))
             return kept;
-        }
-        t = calloc(1, sizeof(*t));
-        if (t == NULL)
+        it = new_item(r, ITEM_STREAM);
+        if (it == NULL)
             return kept;
-        capped_init(t);
-        item = new_item("stream");
-        json_object_object_add(item, "name", json_object_new_string(name));
-        /* The item's text is filled from t when the result is rendered. */
-        json_object_set_userdata(item, t, free_stream_text);
-        json_object_array_add(r->outputs, item);
-        r->last_stream = t;
-        snprintf(r->last_stream_name, sizeof(r->last_stream_name), "%s", name);
+        snprintf(it->name, sizeof(it->name), "%s", name);
+        r->last_stream = it;
     }
     if (len > RESULT_OUTPUTS_BUDGET - r->budget_used) {
-        r->last_stream->truncated = true;
+        r->last_stream->stream.truncated = true;
         r->truncated = true;
         return kept;
     }
-    kept_item = capped_append(r->last_stream, r->char_limit, text, len);
+    kept_item = capped_append(&r->last_stream->stream, r->char_limit, text, len);
     r->budget_used += kept_item;
     return kept;
 }
 
-/* A JSON string of at most limit characters of s; a cut marks the result truncated. */
-static json_object *cap_string(struct result *r, long limit, const char *s, size_t len)
+static void add_rich(struct result *r, enum item_kind kind, const struct wire_msg *msg)
 {
-    struct capped_text t;
-    json_object *out;
-
-    capped_init(&t);
-    capped_append(&t, limit, s, len);
-    if (t.truncated)
-        r->truncated = true;
-    out = capped_json(&t, limit);
-    buf_cleanup(&t.buf);
-    return out;
-}
-
-static void add_rich(struct result *r, const char *kind, json_object *content, size_t size)
-{
-    json_object *data = get_obj(content, "data"), *metadata = get_obj(content, "metadata");
-    json_object *transient = get_obj(content, "transient"), *item, *v = NULL;
-    size_t plain_len = 0;
-    const char *plain;
+    static const char *const names[] = {"data", "metadata", "transient", "execution_count"};
+    static const char *const plain_name[] = {"text/plain"}, *const id_name[] = {"display_id"};
+    struct jscan_value v[4], plain, id;
+    struct item *it;
+    long long count;
 
     r->last_stream = NULL;
-    if (data == NULL || !take_budget(r, size))
+    wire_msg_content_members(msg, names, 4, v);
+    if (v[0].type != JSCAN_OBJECT || !take_budget(r, msg->content_len))
         return;
-    item = new_item(kind);
-    json_object_object_add(item, "data", json_object_get(data));
-    if (metadata != NULL)
-        json_object_object_add(item, "metadata", json_object_get(metadata));
-    if (transient != NULL && json_object_object_get_ex(transient, "display_id", &v) &&
-        json_object_is_type(v, json_type_string))
-        json_object_object_add(item, "display_id", json_object_get(v));
-    plain = get_str(data, "text/plain", &plain_len);
-    if (plain != NULL) {
-        json_object *text = cap_string(r, r->char_limit, plain, plain_len);
+    it = new_item(r, kind);
+    if (it == NULL)
+        return;
+    it->data = copy_bytes(v[0].text, v[0].len);
+    it->data_len = v[0].len;
+    if (v[1].type == JSCAN_OBJECT) {
+        it->metadata = copy_bytes(v[1].text, v[1].len);
+        it->metadata_len = v[1].len;
+    }
+    if (v[2].type == JSCAN_OBJECT &&
+        jscan_members(v[2].text, v[2].len, WIRE_JSON_DEPTH, id_name, 1, &id) == 0 &&
+        id.type == JSCAN_STRING) {
+        it->display_id = copy_bytes(id.text, id.len);
+        it->display_id_len = id.len;
+    }
+    if (jscan_members(v[0].text, v[0].len, WIRE_JSON_DEPTH, plain_name, 1, &plain) == 0 &&
+        plain.type == JSCAN_STRING) {
+        size_t len = 0;
+        char *raw = unescape(&plain, &len);
 
-        json_object_object_add(item, "text", text);
-        if (strcmp(kind, "execute_result") == 0) {
-            json_object_put(r->return_value);
-            r->return_value = json_object_get(text);
+        if (raw != NULL) {
+            it->text = cap_text(r, r->char_limit, raw, len, &it->text_len);
+            free(raw);
+        }
+        if (kind == ITEM_EXECUTE_RESULT && it->text != NULL) {
+            free(r->return_value);
+            r->return_value = copy_bytes(it->text, it->text_len);
+            r->return_value_len = it->text_len;
         }
     }
-    if (strcmp(kind, "execute_result") == 0 &&
-        json_object_object_get_ex(content, "execution_count", &v) &&
-        json_object_is_type(v, json_type_int))
-        r->execution_count = (long)json_object_get_int64(v);
-    json_object_array_add(r->outputs, item);
+    if (kind == ITEM_EXECUTE_RESULT && jscan_int(&v[3], &count) == 0 && count >= 0 &&
+        count <= LONG_MAX)
+        r->execution_count = (long)count;
 }
 
-/* Build {ename, evalue, traceback} from a kernel's error content, capped. */
-static json_object *error_json(struct result *r, json_object *content)
+/* Write {ename, evalue, traceback} from a kernel's error content, capped, into a new
+ * allocation; the ename and evalue it kept are handed over too (the caller frees them). */
+static char *error_json(struct result *r, const struct wire_msg *msg, size_t *outlen,
+                        char **ename_out, size_t *ename_len, char **evalue_out,
+                        size_t *evalue_len)
 {
-    json_object *err = json_object_new_object(), *tb = json_object_new_array(), *src = NULL;
-    size_t ename_len = 0, evalue_len = 0;
-    const char *ename = get_str(content, "ename", &ename_len);
-    const char *evalue = get_str(content, "evalue", &evalue_len);
+    static const char *const names[] = {"ename", "evalue", "traceback"};
+    struct jscan_value v[3], *lines = NULL;
+    size_t len = 0, elen = 0, vlen = 0;
+    char *raw, *ename = NULL, *evalue = NULL, *text;
+    struct buf out;
+    struct jwrite w = {&out, 0};
+    ssize_t n = 0;
 
-    if (ename == NULL) {
-        ename = "Error";
-        ename_len = 5;
+    wire_msg_content_members(msg, names, 3, v);
+    raw = unescape(&v[0], &len);
+    ename = raw != NULL ? cap_text(r, 256, raw, len, &elen) : cap_text(r, 256, "Error", 5, &elen);
+    free(raw);
+    raw = unescape(&v[1], &len);
+    evalue = cap_text(r, r->char_limit, raw != NULL ? raw : "", raw != NULL ? len : 0, &vlen);
+    free(raw);
+    buf_init(&out, (size_t)-1 / 2);
+    jw_lit(&w, "{\"ename\":");
+    jw_string(&w, ename ? ename : "", ename ? elen : 0);
+    jw_lit(&w, ",\"evalue\":");
+    jw_string(&w, evalue ? evalue : "", evalue ? vlen : 0);
+    jw_lit(&w, ",\"traceback\":[");
+    if (v[2].type == JSCAN_ARRAY) {
+        lines = calloc(RESULT_MAX_TRACEBACK, sizeof(*lines));
+        n = lines ? jscan_elements(v[2].text, v[2].len, WIRE_JSON_DEPTH, lines,
+                                   RESULT_MAX_TRACEBACK)
+                  : 0;
     }
-    json_object_object_add(err, "ename", cap_string(r, 256, ename, ename_len));
-    json_object_object_add(err, "evalue",
-                           cap_string(r, r->char_limit, evalue ? evalue : "", evalue_len));
-    if (json_object_object_get_ex(content, "traceback", &src) &&
-        json_object_is_type(src, json_type_array)) {
-        size_t n = json_object_array_length(src);
+    for (ssize_t i = 0, written = 0; i < n && i < RESULT_MAX_TRACEBACK; i++) {
+        size_t tlen = 0, clen = 0;
+        char *line = unescape(&lines[i], &tlen), *capped;
 
-        for (size_t i = 0; i < n && i < RESULT_MAX_TRACEBACK; i++) {
-            json_object *line = json_object_array_get_idx(src, i);
-
-            if (!json_object_is_type(line, json_type_string))
-                continue;
-            json_object_array_add(tb, cap_string(r, r->char_limit, json_object_get_string(line),
-                                                 (size_t)json_object_get_string_len(line)));
-        }
-        if (n > RESULT_MAX_TRACEBACK)
-            r->truncated = true;
+        if (line == NULL)
+            continue;
+        capped = cap_text(r, r->char_limit, line, tlen, &clen);
+        free(line);
+        if (capped == NULL)
+            continue;
+        if (written++ > 0)
+            jw_raw(&w, ",", 1);
+        jw_string(&w, capped, clen);
+        free(capped);
     }
-    json_object_object_add(err, "traceback", tb);
-    return err;
+    if (n > RESULT_MAX_TRACEBACK)
+        r->truncated = true;
+    free(lines);
+    jw_lit(&w, "]}");
+    text = w.err == 0 ? buf_steal(&out, outlen) : NULL;
+    buf_cleanup(&out);
+    *ename_out = ename;
+    *ename_len = elen;
+    *evalue_out = evalue;
+    *evalue_len = vlen;
+    return text;
 }
 
-static void add_error(struct result *r, json_object *content, size_t size)
+static void add_error(struct result *r, const struct wire_msg *msg)
 {
-    json_object *err = error_json(r, content), *item;
-    const char *ename = NULL, *evalue = NULL;
-    json_object *v = NULL;
-    size_t n;
-    char *text;
+    size_t len = 0, elen = 0, vlen = 0;
+    char *ename = NULL, *evalue = NULL;
+    char *err = error_json(r, msg, &len, &ename, &elen, &evalue, &vlen);
+    struct item *it;
 
     r->last_stream = NULL;
     if (r->status == RESULT_SUCCESS)
         r->status = RESULT_ERROR;
-    json_object_put(r->error);
+    free(r->error);
     r->error = err;
-    if (!take_budget(r, size))
-        return;
-    if (json_object_object_get_ex(err, "ename", &v))
-        ename = json_object_get_string(v);
-    if (json_object_object_get_ex(err, "evalue", &v))
-        evalue = json_object_get_string(v);
-    item = new_item("error");
-    n = strlen(ename ? ename : "") + strlen(evalue ? evalue : "") + 3;
-    text = malloc(n);
-    if (text != NULL) {
-        snprintf(text, n, "%s: %s", ename ? ename : "", evalue ? evalue : "");
-        json_object_object_add(item, "text", json_object_new_string(text));
-        free(text);
+    r->error_len = len;
+    if (err != NULL && take_budget(r, msg->content_len) &&
+        (it = new_item(r, ITEM_ERROR)) != NULL) {
+        it->data = copy_bytes(err, len);
+        it->data_len = len;
+        it->text = malloc(elen + vlen + 3);
+        if (it->text != NULL) {
+            memcpy(it->text, ename ? ename : "", elen);
+            memcpy(it->text + elen, ": ", 2);
+            memcpy(it->text + elen + 2, evalue ? evalue : "", vlen);
+            it->text[elen + 2 + vlen] = '\0';
+            it->text_len = elen + 2 + vlen;
+        }
     }
-    json_object_object_add(item, "data", json_object_get(err));
-    json_object_array_add(r->outputs, item);
+    free(ename);
+    free(evalue);
 }
 
-/* The live event for the item just appended: what the JSON result will hold of it. */
-static json_object *item_event(json_object *item, const char *type)
+static void add_clear_output(struct result *r, const struct wire_msg *msg)
 {
-    json_object *event = json_object_new_object(), *v = NULL;
+    static const char *const names[] = {"wait"};
+    struct jscan_value v;
+    struct item *it;
 
-    if (strcmp(type, "error") == 0) {
-        json_object *data = json_object_object_get(item, "data");
+    r->last_stream = NULL;
+    if (!take_budget(r, 64) || (it = new_item(r, ITEM_CLEAR_OUTPUT)) == NULL)
+        return;
+    wire_msg_content_members(msg, names, 1, &v);
+    if (v.type == JSCAN_TRUE || v.type == JSCAN_FALSE)
+        it->wait = v.type == JSCAN_TRUE;
+}
 
-        json_object_object_foreach(data, key, val)
-        {
-            json_object_object_add(event, key, json_object_get(val));
-        }
-        return event;
+/* An item's data and metadata objects, as JSON text. */
+static void write_object_or_empty(struct jwrite *w, const char *text, size_t len)
+{
+    if (text != NULL)
+        jw_raw(w, text, len);
+    else
+        jw_raw(w, "{}", 2);
+}
+
+static void write_clear_data(struct jwrite *w, const struct item *it)
+{
+    if (it->wait < 0)
+        jw_raw(w, "{}", 2);
+    else
+        jw_lit(w, it->wait ? "{\"wait\":true}" : "{\"wait\":false}");
+}
+
+/* The live event for an item: what the JSON result holds of it. */
+static void write_event(struct jwrite *w, const struct item *it)
+{
+    if (it->kind == ITEM_ERROR) {
+        write_object_or_empty(w, it->data, it->data_len);
+        return;
     }
-    if (strcmp(type, "clear_output") == 0) {
-        json_object *data = json_object_object_get(item, "data");
-
-        json_object_object_add(event, "wait",
-                               json_object_new_boolean(
-                                   json_object_object_get_ex(data, "wait", &v) &&
-                                   json_object_get_boolean(v)));
-        return event;
+    if (it->kind == ITEM_CLEAR_OUTPUT) {
+        jw_lit(w, it->wait > 0 ? "{\"wait\":true}" : "{\"wait\":false}");
+        return;
     }
-    json_object_object_add(event, "data", json_object_get(json_object_object_get(item, "data")));
-    json_object_object_add(event, "metadata",
-                           json_object_get(json_object_object_get(item, "metadata")));
-    if (json_object_object_get_ex(item, "display_id", &v))
-        json_object_object_add(event, "display_id", json_object_get(v));
-    return event;
+    jw_lit(w, "{\"data\":");
+    write_object_or_empty(w, it->data, it->data_len);
+    jw_lit(w, ",\"metadata\":");
+    write_object_or_empty(w, it->metadata, it->metadata_len);
+    if (it->display_id != NULL) {
+        jw_lit(w, ",\"display_id\":");
+        jw_raw(w, it->display_id, it->display_id_len);
+    }
+    jw_raw(w, "}", 1);
+}
+
+/* JSON text written by a jwrite as json-c objects (for the live events and the rarer
+ * callers that want a tree); NULL when out of memory. */
+static json_object *tree_of(struct buf *b, int err)
+{
+    json_object *obj = NULL;
+
+    if (err == 0 && b->data != NULL)
+        obj = json_parse_valid_utf8(b->data, b->len, WIRE_JSON_DEPTH + 8);
+    buf_cleanup(b);
+    return obj;
 }
 
 json_object *result_add_iopub_event(struct result *r, struct wire_msg *msg)
 {
-    size_t before = json_object_array_length(r->outputs);
-    const char *type = msg->msg_type;
+    size_t before = r->nitems;
+    struct buf b;
+    struct jwrite w = {&b, 0};
 
-    if (strcmp(type, "stream") == 0) {
-        json_object *content = wire_msg_content(msg), *event;
-        size_t len = 0, kept = add_stream(r, content);
-        const char *text = get_str(content, "text", &len);
+    buf_init(&b, (size_t)-1 / 2);
+    if (strcmp(msg->msg_type, "stream") == 0) {
+        const char *name = NULL;
+        char *chunk = NULL;
+        size_t kept = add_stream(r, msg, &chunk, &name);
 
-        if (kept == 0 || text == NULL)
+        if (kept == 0 || chunk == NULL) {
+            free(chunk);
             return NULL;
-        event = json_object_new_object();
-        json_object_object_add(event, "name",
-                               json_object_new_string(get_str(content, "name", NULL)));
-        json_object_object_add(event, "text", json_object_new_string_len(text, (int)kept));
-        return event;
+        }
+        jw_lit(&w, "{\"name\":");
+        jw_string(&w, name, strlen(name));
+        jw_lit(&w, ",\"text\":");
+        jw_string(&w, chunk, kept);
+        jw_raw(&w, "}", 1);
+        free(chunk);
+        return tree_of(&b, w.err);
     }
     result_add_iopub(r, msg);
-    if (json_object_array_length(r->outputs) == before)
+    if (r->nitems == before)
         return NULL;
-    return item_event(json_object_array_get_idx(r->outputs, before), type);
+    write_event(&w, r->items[before]);
+    return tree_of(&b, w.err);
 }
 
 void result_add_iopub(struct result *r, struct wire_msg *msg)
@@ -390,24 +553,21 @@ void result_add_iopub(struct result *r, struct wire_msg *msg)
     const char *type = msg->msg_type;
 
     if (strcmp(type, "stream") == 0) {
-        add_stream(r, wire_msg_content(msg));
-    } else if (strcmp(type, "display_data") == 0 || strcmp(type, "execute_result") == 0 ||
-               strcmp(type, "update_display_data") == 0) {
-        add_rich(r, type, wire_msg_content(msg), msg->content_len);
-    } else if (strcmp(type, "error") == 0) {
-        add_error(r, wire_msg_content(msg), msg->content_len);
-    } else if (strcmp(type, "clear_output") == 0) {
-        json_object *item, *v = NULL;
+        const char *name = NULL;
+        char *chunk = NULL;
 
-        r->last_stream = NULL;
-        if (!take_budget(r, 64))
-            return;
-        item = new_item("clear_output");
-        if (json_object_object_get_ex(wire_msg_content(msg), "wait", &v) &&
-            json_object_is_type(v, json_type_boolean))
-            json_object_object_add(json_object_object_get(item, "data"), "wait",
-                                   json_object_new_boolean(json_object_get_boolean(v)));
-        json_object_array_add(r->outputs, item);
+        add_stream(r, msg, &chunk, &name);
+        free(chunk);
+    } else if (strcmp(type, "display_data") == 0) {
+        add_rich(r, ITEM_DISPLAY_DATA, msg);
+    } else if (strcmp(type, "execute_result") == 0) {
+        add_rich(r, ITEM_EXECUTE_RESULT, msg);
+    } else if (strcmp(type, "update_display_data") == 0) {
+        add_rich(r, ITEM_UPDATE_DISPLAY_DATA, msg);
+    } else if (strcmp(type, "error") == 0) {
+        add_error(r, msg);
+    } else if (strcmp(type, "clear_output") == 0) {
+        add_clear_output(r, msg);
     } else if (strcmp(type, "execute_input") == 0) {
         long long count;
 
@@ -420,23 +580,34 @@ void result_add_iopub(struct result *r, struct wire_msg *msg)
 
 void result_add_reply(struct result *r, struct wire_msg *msg)
 {
-    json_object *content = wire_msg_content(msg), *v = NULL;
-    const char *status = get_str(content, "status", NULL);
+    static const char *const names[] = {"status", "execution_count"};
+    struct jscan_value v[2];
+    char status[16];
+    long long count;
+    ssize_t n;
 
     r->saw_reply = true;
-    if (json_object_object_get_ex(content, "execution_count", &v) &&
-        json_object_is_type(v, json_type_int))
-        r->execution_count = (long)json_object_get_int64(v);
-    if (status == NULL || strcmp(status, "ok") == 0)
+    wire_msg_content_members(msg, names, 2, v);
+    if (jscan_int(&v[1], &count) == 0 && count >= LONG_MIN && count <= LONG_MAX)
+        r->execution_count = (long)count;
+    if (v[0].type != JSCAN_STRING)
+        return;
+    n = jscan_string(&v[0], status, sizeof(status));
+    if (n == 2 && strcmp(status, "ok") == 0)
         return;
     if (r->status == RESULT_SUCCESS)
         r->status = RESULT_ERROR;
     if (r->error == NULL) {
-        if (strcmp(status, "aborted") == 0) {
+        if (n == 7 && strcmp(status, "aborted") == 0) {
             result_fail(r, RESULT_ERROR, "ExecutionAborted",
                         "the kernel aborted this execution");
         } else {
-            r->error = error_json(r, content);
+            char *ename = NULL, *evalue = NULL;
+            size_t elen = 0, vlen = 0;
+
+            r->error = error_json(r, msg, &r->error_len, &ename, &elen, &evalue, &vlen);
+            free(ename);
+            free(evalue);
         }
     }
 }
@@ -444,14 +615,19 @@ void result_add_reply(struct result *r, struct wire_msg *msg)
 void result_fail(struct result *r, enum result_status status, const char *ename,
                  const char *evalue)
 {
-    json_object *err = json_object_new_object();
+    struct buf b;
+    struct jwrite w = {&b, 0};
 
     r->status = status;
-    json_object_object_add(err, "ename", json_object_new_string(ename));
-    json_object_object_add(err, "evalue", json_object_new_string(evalue));
-    json_object_object_add(err, "traceback", json_object_new_array());
-    json_object_put(r->error);
-    r->error = err;
+    buf_init(&b, (size_t)-1 / 2);
+    jw_lit(&w, "{\"ename\":");
+    jw_string(&w, ename, strlen(ename));
+    jw_lit(&w, ",\"evalue\":");
+    jw_string(&w, evalue, strlen(evalue));
+    jw_lit(&w, ",\"traceback\":[]}");
+    free(r->error);
+    r->error = w.err == 0 ? buf_steal(&b, &r->error_len) : NULL;
+    buf_cleanup(&b);
 }
 
 void result_set_duration(struct result *r, long duration_ms)
@@ -491,35 +667,71 @@ static bool any_truncated(const struct result *r)
     return r->truncated || r->out.truncated || r->err.truncated;
 }
 
-json_object *result_attempt_json(const struct result *r, int attempt, const char *code)
+static void write_error(struct jwrite *w, const struct result *r)
 {
-    json_object *a = json_object_new_object();
-
-    json_object_object_add(a, "attempt", json_object_new_int(attempt));
-    json_object_object_add(a, "code", json_object_new_string(code));
-    json_object_object_add(a, "status", json_object_new_string(result_status_name(r->status)));
-    json_object_object_add(a, "output", capped_json(&r->out, r->char_limit));
-    json_object_object_add(a, "stderr", capped_json(&r->err, r->char_limit));
-    json_object_object_add(a, "error", r->error ? json_object_get(r->error) : NULL);
-    return a;
+    if (r->error != NULL)
+        jw_raw(w, r->error, r->error_len);
+    else
+        jw_raw(w, "null", 4);
 }
 
-/* Copy an item, filling a stream item's text from the capped text it carries. */
-static json_object *render_item(const struct result *r, json_object *item, bool *truncated)
+json_object *result_attempt_json(const struct result *r, int attempt, const char *code)
 {
-    struct capped_text *t = json_object_get_userdata(item);
-    json_object *copy = json_object_new_object();
+    struct buf b;
+    struct jwrite w = {&b, 0};
+    const char *status = result_status_name(r->status);
 
-    json_object_object_foreach(item, key, val)
-    {
-        json_object_object_add(copy, key, json_object_get(val));
-    }
-    if (t != NULL) {
-        json_object_object_add(copy, "text", capped_json(t, r->char_limit));
-        if (t->truncated)
+    buf_init(&b, (size_t)-1 / 2);
+    jw_lit(&w, "{\"attempt\":");
+    jw_int(&w, attempt);
+    jw_lit(&w, ",\"code\":");
+    jw_string(&w, code, strlen(code));
+    jw_lit(&w, ",\"status\":");
+    jw_string(&w, status, strlen(status));
+    jw_lit(&w, ",\"output\":");
+    write_capped(&w, &r->out, r->char_limit);
+    jw_lit(&w, ",\"stderr\":");
+    write_capped(&w, &r->err, r->char_limit);
+    jw_lit(&w, ",\"error\":");
+    write_error(&w, r);
+    jw_raw(&w, "}", 1);
+    return tree_of(&b, w.err);
+}
+
+static void write_item(struct jwrite *w, const struct result *r, const struct item *it,
+                       bool *truncated)
+{
+    const char *kind = kind_names[it->kind];
+
+    jw_lit(w, "{\"kind\":");
+    jw_string(w, kind, strlen(kind));
+    jw_lit(w, ",\"text\":");
+    if (it->kind == ITEM_STREAM) {
+        write_capped(w, &it->stream, r->char_limit);
+        if (it->stream.truncated)
             *truncated = true;
+    } else if (it->text != NULL) {
+        jw_string(w, it->text, it->text_len);
+    } else {
+        jw_raw(w, "null", 4);
     }
-    return copy;
+    jw_lit(w, ",\"name\":");
+    if (it->kind == ITEM_STREAM)
+        jw_string(w, it->name, strlen(it->name));
+    else
+        jw_raw(w, "null", 4);
+    jw_lit(w, ",\"data\":");
+    if (it->kind == ITEM_CLEAR_OUTPUT)
+        write_clear_data(w, it);
+    else
+        write_object_or_empty(w, it->data, it->data_len);
+    jw_lit(w, ",\"metadata\":");
+    write_object_or_empty(w, it->metadata, it->metadata_len);
+    if (it->display_id != NULL) {
+        jw_lit(w, ",\"display_id\":");
+        jw_raw(w, it->display_id, it->display_id_len);
+    }
+    jw_raw(w, "}", 1);
 }
 
 json_object *result_execution_count(const struct result *r)
@@ -527,37 +739,67 @@ json_object *result_execution_count(const struct result *r)
     return r->execution_count >= 0 ? json_object_new_int64(r->execution_count) : NULL;
 }
 
+char *result_to_text(const struct result *r, json_object *attempts, int status, size_t *len)
+{
+    enum result_status st = status >= 0 ? (enum result_status)status : r->status;
+    const char *name = result_status_name(st);
+    bool truncated = any_truncated(r);
+    struct buf b;
+    struct jwrite w = {&b, 0};
+    char *text;
+
+    buf_init(&b, (size_t)-1 / 2);
+    jw_lit(&w, "{\"status\":");
+    jw_string(&w, name, strlen(name));
+    jw_lit(&w, ",\"output\":");
+    write_capped(&w, &r->out, r->char_limit);
+    jw_lit(&w, ",\"stderr\":");
+    write_capped(&w, &r->err, r->char_limit);
+    jw_lit(&w, ",\"error\":");
+    write_error(&w, r);
+    jw_lit(&w, ",\"return_value\":");
+    if (r->return_value != NULL)
+        jw_string(&w, r->return_value, r->return_value_len);
+    else
+        jw_raw(&w, "null", 4);
+    jw_lit(&w, ",\"execution_count\":");
+    if (r->execution_count >= 0)
+        jw_int(&w, r->execution_count);
+    else
+        jw_raw(&w, "null", 4);
+    jw_lit(&w, ",\"duration_ms\":");
+    jw_int(&w, r->duration_ms);
+    jw_lit(&w, ",\"outputs\":[");
+    for (size_t i = 0; i < r->nitems; i++) {
+        if (i > 0)
+            jw_raw(&w, ",", 1);
+        write_item(&w, r, r->items[i], &truncated);
+    }
+    jw_lit(&w, "],\"attempts\":");
+    if (attempts != NULL)
+        jw_lit(&w, json_object_to_json_string_ext(attempts, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+    else
+        jw_raw(&w, "[]", 2);
+    jw_lit(&w, ",\"truncated\":");
+    jw_lit(&w, truncated ? "true" : "false");
+    jw_lit(&w, ",\"kernel_restarted\":");
+    jw_lit(&w, r->kernel_restarted ? "true" : "false");
+    jw_raw(&w, "}", 1);
+    text = w.err == 0 ? buf_steal(&b, len) : NULL;
+    buf_cleanup(&b);
+    return text;
+}
+
 json_object *result_to_json(const struct result *r, json_object *attempts, int status)
 {
-    json_object *obj = json_object_new_object(), *outputs = json_object_new_array();
-    enum result_status st = status >= 0 ? (enum result_status)status : r->status;
-    bool truncated = any_truncated(r);
-    size_t n = json_object_array_length(r->outputs);
+    size_t len = 0;
+    char *text = result_to_text(r, attempts, status, &len);
+    json_object *obj;
 
-    if (obj == NULL || outputs == NULL) {
-        json_object_put(obj);
-        json_object_put(outputs);
+    if (text == NULL)
         return NULL;
-    }
-    for (size_t i = 0; i < n; i++)
-        json_object_array_add(outputs,
-                              render_item(r, json_object_array_get_idx(r->outputs, i),
-                                          &truncated));
-    json_object_object_add(obj, "status", json_object_new_string(result_status_name(st)));
-    json_object_object_add(obj, "output", capped_json(&r->out, r->char_limit));
-    json_object_object_add(obj, "stderr", capped_json(&r->err, r->char_limit));
-    json_object_object_add(obj, "error", r->error ? json_object_get(r->error) : NULL);
-    json_object_object_add(obj, "return_value",
-                           r->return_value ? json_object_get(r->return_value) : NULL);
-    json_object_object_add(obj, "execution_count",
-                           r->execution_count >= 0 ? json_object_new_int64(r->execution_count)
-                                                   : NULL);
-    json_object_object_add(obj, "duration_ms", json_object_new_int64(r->duration_ms));
-    json_object_object_add(obj, "outputs", outputs);
-    json_object_object_add(obj, "attempts",
-                           attempts ? json_object_get(attempts) : json_object_new_array());
-    json_object_object_add(obj, "truncated", json_object_new_boolean(truncated));
-    json_object_object_add(obj, "kernel_restarted",
-                           json_object_new_boolean(r->kernel_restarted));
+    obj = json_parse_valid_utf8(text, len, WIRE_JSON_DEPTH + 8);
+    free(text);
     return obj;
 }

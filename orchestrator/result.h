@@ -58,8 +58,12 @@ const char *result_status_name(enum result_status status);
 /* A snapshot for attempts[]: attempt, code, status, output, stderr, error. New reference. */
 json_object *result_attempt_json(const struct result *r, int attempt, const char *code);
 
-/* The full result object. attempts (may be NULL) is borrowed; status overrides the result's
- * own status when >= 0. New reference, or NULL when out of memory. */
+/* The full result object as JSON text, written straight from the result: a new allocation
+ * of *len bytes and a NUL, or NULL when out of memory. attempts (may be NULL) is borrowed;
+ * status overrides the result's own status when >= 0. */
+char *result_to_text(const struct result *r, json_object *attempts, int status, size_t *len);
+
+/* The same as json-c objects. New reference, or NULL when out of memory. */
 json_object *result_to_json(const struct result *r, json_object *attempts, int status);
 
 #endif

@@ -15,7 +15,9 @@
 
 #include "log.h"
 #include "meta.h"
+#include "util/buf.h"
 #include "util/fs.h"
+#include "util/jwrite.h"
 #include "util/text.h"
 #include "wire.h"
 
@@ -62,6 +64,8 @@ static void job_prepare(struct session_registry *reg, struct session_job *job)
     job->retry_after = 0;
     job->error = 0;
     job->body = NULL;
+    job->body_text = NULL;
+    job->body_text_len = 0;
     job->detail[0] = '\0';
     list_init(&job->node);
     list_init(&job->finish.node);
@@ -72,6 +76,8 @@ void session_job_cleanup(struct session_job *job)
     buf_cleanup(&job->file.out);
     json_object_put(job->body);
     job->body = NULL;
+    free(job->body_text);
+    job->body_text = NULL;
     free(job->exec.code);
     job->exec.code = NULL;
     json_object_put(job->exec.replacement_codes);
@@ -957,41 +963,37 @@ static void exec_attempt(struct session *s)
     struct exec *e = &s->exec;
     struct session_registry *reg = s->reg;
     const struct config *cfg = reg->cfg;
-    json_object *content = json_object_new_object();
     double timeout = e->job ? e->job->exec.timeout : cfg->start_timeout;
     bool bash = e->job ? e->job->exec.bash : false;
     bool silent = e->job == NULL;
+    struct buf content;
+    struct jwrite w = {&content, 0};
     int rc;
 
     e->awaiting_kernel = false;
     e->got_reply = false;
     e->got_idle = false;
     e->timed_out = false;
-    if (bash) {
-        size_t n = strlen(e->code) + sizeof("%%bash\n");
-        char *cell = malloc(n);
-
-        if (cell == NULL) {
-            json_object_put(content);
-            result_fail(e->result, RESULT_ERROR, "MemoryError", "kernelboxd is out of memory");
-            exec_finish(s);
-            return;
-        }
-        snprintf(cell, n, "%%%%bash\n%s", e->code);
-        json_object_object_add(content, "code", json_object_new_string(cell));
-        free(cell);
-    } else {
-        json_object_object_add(content, "code", json_object_new_string(e->code));
-    }
-    json_object_object_add(content, "silent", json_object_new_boolean(silent));
-    json_object_object_add(content, "store_history", json_object_new_boolean(!silent));
-    json_object_object_add(content, "user_expressions", json_object_new_object());
-    json_object_object_add(content, "allow_stdin", json_object_new_boolean(0));
+    /* The content is written straight as JSON text: no json-c objects per execute. */
+    buf_init(&content, (size_t)-1 / 2);
+    jw_lit(&w, "{\"code\":\"");
+    if (bash)
+        jw_string_chars(&w, "%%bash\n", 7);
+    jw_string_chars(&w, e->code, strlen(e->code));
+    jw_lit(&w, silent ? "\",\"silent\":true,\"store_history\":false"
+                      : "\",\"silent\":false,\"store_history\":true");
     /* One execution at a time already; aborting "queued" requests after an error would only
      * abort the next one if it arrived within the kernel's abort window. */
-    json_object_object_add(content, "stop_on_error", json_object_new_boolean(0));
-    rc = kernel_send(s->kernel, KERNEL_SHELL, "execute_request", content, on_exec_msg, &e->req);
-    json_object_put(content);
+    jw_lit(&w, ",\"user_expressions\":{},\"allow_stdin\":false,\"stop_on_error\":false}");
+    if (w.err != 0) {
+        buf_cleanup(&content);
+        result_fail(e->result, RESULT_ERROR, "MemoryError", "kernelboxd is out of memory");
+        exec_finish(s);
+        return;
+    }
+    rc = kernel_send_text(s->kernel, KERNEL_SHELL, "execute_request", content.data, content.len,
+                          on_exec_msg, &e->req);
+    buf_cleanup(&content);
     if (rc < 0) {
         result_fail(e->result, RESULT_ERROR, "KernelUnavailable",
                     "kernelboxd could not send the code to the kernel");
@@ -1181,9 +1183,13 @@ static void exec_finish(struct session *s)
             job->counted->executions--;
             job->counted = NULL;
         }
-    } else {
+    } else if (job->on_output != NULL) {
         session_job_complete(s->reg, job, 0, result_to_json(e->result, e->attempts, status),
                              NULL);
+    } else {
+        /* Written straight into the answer's text: no json-c tree to build and serialise. */
+        job->body_text = result_to_text(e->result, e->attempts, status, &job->body_text_len);
+        session_job_complete(s->reg, job, 0, NULL, NULL);
     }
     log_emit(LOG_INFO,
              &(struct log_ctx){.request_id = job->request_id,
@@ -1725,6 +1731,8 @@ static void orphan_done(struct session_job *job)
 {
     json_object_put(job->body);
     job->body = NULL;
+    free(job->body_text);
+    job->body_text = NULL;
 }
 
 void session_job_abandon(struct session_registry *reg, struct session_job *job)

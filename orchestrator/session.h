@@ -61,7 +61,8 @@ struct session_exec_params {
  * of the functions below, and gets done(job) later on the loop thread, never from inside the
  * call. Until then the job must stay alive.
  *
- * Outcome: error is 0 and body the response object (owned by the job), or error is
+ * Outcome: error is 0 and body the response object (owned by the job; an execute without
+ *   on_output gives its result as JSON text in body_text instead), or error is
  *   -ENOENT (no such session), -EEXIST (name taken), -EHOSTUNREACH (engine unreachable),
  *   -ECANCELED (the session was deleted while the job waited), -ESHUTDOWN (daemon stopping),
  *   -ETIMEDOUT (kernel did not start in time), -EUSERS (a tenant quota; see retry_after),
@@ -83,6 +84,8 @@ struct session_job {
     int error;
     char detail[SESSION_DETAIL_MAX];
     json_object *body;
+    char *body_text; /* owned by the job, body_text_len bytes and a NUL */
+    size_t body_text_len;
     double retry_after; /* seconds, for -EUSERS (a quota) and -ENOSPC (the global cap) */
 
     /* private to session.c */

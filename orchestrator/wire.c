@@ -215,22 +215,18 @@ ssize_t wire_msg_content_str(const struct wire_msg *msg, const char *name, char 
 int wire_msg_content_int(const struct wire_msg *msg, const char *name, long long *out)
 {
     struct jscan_value v = content_member(msg, name);
-    char digits[24];
-    char *end;
-    long long n;
 
-    /* An integer as JSON writes one: an optional '-' and digits (jscan checked the form). */
-    if (v.type != JSCAN_NUMBER || v.len >= sizeof(digits))
+    return jscan_int(&v, out) == 0 ? 0 : -ENOENT;
+}
+
+int wire_msg_content_members(const struct wire_msg *msg, const char *const *names, size_t n,
+                             struct jscan_value *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct jscan_value){JSCAN_NONE, NULL, 0};
+    if (msg->content_text == NULL ||
+        jscan_members(msg->content_text, msg->content_len, WIRE_JSON_DEPTH, names, n, out) < 0)
         return -ENOENT;
-    memcpy(digits, v.text, v.len);
-    digits[v.len] = '\0';
-    if (strpbrk(digits, ".eE") != NULL)
-        return -ENOENT;
-    errno = 0;
-    n = strtoll(digits, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return -ENOENT;
-    *out = n;
     return 0;
 }
 

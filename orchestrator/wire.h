@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/jscan.h"
+
 #define WIRE_DELIM "<IDS|MSG>"
 #define WIRE_KEY_LEN 32        /* bytes of a fresh per-kernel key (256 bits) */
 #define WIRE_SIG_HEX 64        /* hex digits of an HMAC-SHA256 signature */
@@ -72,6 +74,12 @@ ssize_t wire_msg_content_str(const struct wire_msg *msg, const char *name, char 
  * fits in 64 bits. Returns 0 and sets *out, or -ENOENT. Reads the text without building
  * objects. */
 int wire_msg_content_int(const struct wire_msg *msg, const char *name, long long *out);
+
+/* The content's top-level members names[0..n) (n at most 16), found in its text without
+ * building anything: out[i] is JSCAN_NONE for a name that is absent. Returns 0; -ENOENT,
+ * every out[i] JSCAN_NONE, when the message carries no content text. */
+int wire_msg_content_members(const struct wire_msg *msg, const char *const *names, size_t n,
+                             struct jscan_value *out);
 
 /* Release what wire_parse() and wire_msg_content() made; safe on an empty or already cleaned
  * message. */

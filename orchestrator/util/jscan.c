@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "text.h"
@@ -175,6 +176,7 @@ struct lookup {
     const size_t *name_len;
     size_t n;
     struct jscan_value *out;
+    size_t count; /* members seen */
 };
 
 /* Whether the key (a string value, quotes included) unescapes to name. */
@@ -190,7 +192,7 @@ static bool key_is(const struct jscan_value *key, bool escaped, const char *name
 }
 
 /* One "name": value member at s->p. With want, the value of a wanted name is recorded. */
-static bool member(struct scan *s, const struct lookup *want)
+static bool member(struct scan *s, struct lookup *want)
 {
     struct jscan_value key = {JSCAN_STRING, (const char *)s->p, 0}, val;
     bool escaped;
@@ -205,6 +207,8 @@ static bool member(struct scan *s, const struct lookup *want)
     skip_space(s);
     if (!value(s, &val))
         return false;
+    if (want != NULL)
+        want->count++;
     for (size_t i = 0; want != NULL && i < want->n; i++) {
         if (key_is(&key, escaped, want->names[i], want->name_len[i]))
             want->out[i] = val;
@@ -214,7 +218,7 @@ static bool member(struct scan *s, const struct lookup *want)
 
 /* An object or an array at s->p, nested within the depth cap. want applies to the members
  * of this object only, not to those of objects inside it. */
-static bool container(struct scan *s, const struct lookup *want)
+static bool container(struct scan *s, struct lookup *want)
 {
     const unsigned char close = *s->p == '{' ? '}' : ']';
     bool ok;
@@ -298,12 +302,12 @@ bool jscan_valid(const char *text, size_t len, int depth)
     return s.p == s.end;
 }
 
-int jscan_members(const char *text, size_t len, int depth, const char *const *names, size_t n,
-                  struct jscan_value *out)
+int jscan_members_counted(const char *text, size_t len, int depth, const char *const *names,
+                          size_t n, struct jscan_value *out, size_t *count)
 {
     struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, depth};
     size_t name_len[16];
-    const struct lookup want = {names, name_len, n, out};
+    struct lookup want = {names, name_len, n, out, 0};
 
     if (n > sizeof(name_len) / sizeof(name_len[0]))
         return -EINVAL;
@@ -321,7 +325,76 @@ int jscan_members(const char *text, size_t len, int depth, const char *const *na
     if (!container(&s, &want))
         return -EBADMSG;
     skip_space(&s);
-    return s.p == s.end ? 0 : -EBADMSG;
+    if (s.p != s.end)
+        return -EBADMSG;
+    if (count != NULL)
+        *count = want.count;
+    return 0;
+}
+
+int jscan_members(const char *text, size_t len, int depth, const char *const *names, size_t n,
+                  struct jscan_value *out)
+{
+    return jscan_members_counted(text, len, depth, names, n, out, NULL);
+}
+
+ssize_t jscan_elements(const char *text, size_t len, int depth, struct jscan_value *out,
+                       size_t max)
+{
+    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, depth - 1};
+    size_t count = 0;
+
+    skip_space(&s);
+    if (s.p >= s.end || *s.p != '[')
+        return jscan_valid(text, len, depth) ? -EINVAL : -EBADMSG;
+    if (depth <= 0)
+        return -EBADMSG;
+    s.p++;
+    skip_space(&s);
+    if (s.p < s.end && *s.p == ']') {
+        s.p++;
+    } else {
+        for (;;) {
+            struct jscan_value v;
+
+            if (!value(&s, &v))
+                return -EBADMSG;
+            if (count < max)
+                out[count] = v;
+            count++;
+            skip_space(&s);
+            if (s.p >= s.end)
+                return -EBADMSG;
+            if (*s.p++ == ']')
+                break;
+            if (s.p[-1] != ',')
+                return -EBADMSG;
+            skip_space(&s);
+        }
+    }
+    skip_space(&s);
+    return s.p == s.end ? (ssize_t)count : -EBADMSG;
+}
+
+int jscan_int(const struct jscan_value *v, long long *out)
+{
+    char digits[24];
+    char *end;
+    long long n;
+
+    /* An integer as JSON writes one: an optional '-' and digits (the scan checked the form). */
+    if (v->type != JSCAN_NUMBER || v->len >= sizeof(digits) ||
+        memchr(v->text, '.', v->len) != NULL || memchr(v->text, 'e', v->len) != NULL ||
+        memchr(v->text, 'E', v->len) != NULL)
+        return -EINVAL;
+    memcpy(digits, v->text, v->len);
+    digits[v->len] = '\0';
+    errno = 0;
+    n = strtoll(digits, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -EINVAL;
+    *out = n;
+    return 0;
 }
 
 /* Append code point cp as UTF-8 at out[*pos], within outlen - 1 bytes. */

@@ -38,6 +38,22 @@ bool jscan_valid(const char *text, size_t len, int depth);
 int jscan_members(const char *text, size_t len, int depth, const char *const *names, size_t n,
                   struct jscan_value *out);
 
+/* jscan_members(), and *count set to the number of members the object has (a repeated name
+ * counted each time): with it a caller can tell that nothing but the names it asked for is
+ * there. */
+int jscan_members_counted(const char *text, size_t len, int depth, const char *const *names,
+                          size_t n, struct jscan_value *out, size_t *count);
+
+/* Check text as jscan_valid() does and, when it is an array, set out[0..max) to its first
+ * elements. Returns the number of elements (which may be more than max); -EBADMSG when the
+ * text is not valid JSON; -EINVAL when it is valid but not an array. */
+ssize_t jscan_elements(const char *text, size_t len, int depth, struct jscan_value *out,
+                       size_t max);
+
+/* A JSCAN_NUMBER value written as an integer (no fraction, no exponent) that fits in 64 bits.
+ * Returns 0 and sets *out; -EINVAL otherwise. */
+int jscan_int(const struct jscan_value *v, long long *out);
+
 /* Unescape a JSCAN_STRING value into out with a NUL after it. A \u escape of a lone surrogate
  * becomes U+FFFD. Returns the length (the text may hold NUL bytes of its own, from \u0000);
  * -EINVAL when v is not a string; -ENOSPC when it needs more than outlen - 1 bytes. */

@@ -1,5 +1,6 @@
-/* Unit tests for util/jscan.c (grammar, depth, member lookup, unescaping) and for the strict
- * json-c parse in util/json.c that shares its inputs. */
+/* Unit tests for util/jscan.c (grammar, depth, member lookup, elements, integers,
+ * unescaping), util/jwrite.c (written strings read back) and for the strict json-c parse in
+ * util/json.c that shares its inputs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/jscan.h"
+#include "util/jwrite.h"
 #include "util/json.h"
 
 #define S(lit) (lit), (sizeof(lit) - 1)
@@ -185,6 +188,100 @@ static void test_string(void **state)
 /* One failed parse must not change how the next text on this thread reads: json-c's tokener
  * keeps a high surrogate whose low half was cut short across json_tokener_reset(), and the
  * next text's first \u escape came out with a U+FFFD before it. */
+static void test_elements(void **state)
+{
+    struct jscan_value v[3];
+    const char *t;
+
+    (void)state;
+    t = " [ \"a\" , 2, {\"x\": [1]}, null ] ";
+    assert_int_equal(jscan_elements(t, strlen(t), 4, v, 3), 4); /* counted past max */
+    assert_int_equal(v[0].type, JSCAN_STRING);
+    assert_int_equal(v[1].type, JSCAN_NUMBER);
+    assert_int_equal(v[2].type, JSCAN_OBJECT);
+    assert_int_equal(v[2].len, strlen("{\"x\": [1]}"));
+    assert_int_equal(jscan_elements("[]", 2, 1, v, 3), 0);
+    assert_int_equal(jscan_elements("{}", 2, 1, v, 3), -EINVAL);
+    assert_int_equal(jscan_elements("[1,]", 4, 1, v, 3), -EBADMSG);
+    assert_int_equal(jscan_elements("[1 2]", 5, 1, v, 3), -EBADMSG);
+    assert_int_equal(jscan_elements("[1] x", 5, 1, v, 3), -EBADMSG);
+    assert_int_equal(jscan_elements("[[1]]", 5, 1, v, 3), -EBADMSG); /* depth */
+    assert_int_equal(jscan_elements("[[1]]", 5, 2, v, 3), 1);
+}
+
+static void test_int(void **state)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        long long want;
+    } cases[] = {
+        {"0", 0, 0},         {"-12", 0, -12},
+        {"9223372036854775807", 0, INT64_MAX},
+        {"-9223372036854775808", 0, INT64_MIN},
+        {"9223372036854775808", -EINVAL, 0},
+        {"1.0", -EINVAL, 0}, {"1e2", -EINVAL, 0}, {"1E2", -EINVAL, 0},
+        {"123456789012345678901234567890", -EINVAL, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct jscan_value v = {JSCAN_NUMBER, cases[i].text, strlen(cases[i].text)};
+        long long got = 42;
+
+        assert_int_equal(jscan_int(&v, &got), cases[i].rc);
+        if (cases[i].rc == 0)
+            assert_true(got == cases[i].want);
+    }
+    {
+        struct jscan_value v = {JSCAN_STRING, "\"1\"", 3};
+        long long got;
+
+        assert_int_equal(jscan_int(&v, &got), -EINVAL);
+    }
+}
+
+/* Every byte value at every position of a short string: jw_string() writes JSON that both
+ * jscan and json-c accept and that unescapes to the same bytes. */
+static void test_written_strings_read_back(void **state)
+{
+    char in[4], back[16];
+
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        for (size_t pos = 0; pos < sizeof(in); pos++) {
+            struct buf b;
+            struct jwrite w = {&b, 0};
+            struct jscan_value v;
+            json_object *obj;
+
+            memset(in, 'a', sizeof(in));
+            /* Bytes of 0x80 and up are only written inside a character: make one. */
+            if (c >= 0x80) {
+                in[pos] = (char)0xc2;
+                in[(pos + 1) % sizeof(in)] = (char)(0x80 | (c & 0x3f));
+                if (pos + 1 == sizeof(in))
+                    continue;
+            } else {
+                in[pos] = (char)c;
+            }
+            buf_init(&b, 1024);
+            jw_string(&w, in, sizeof(in));
+            assert_int_equal(w.err, 0);
+            assert_true(jscan_valid(b.data, b.len, 1));
+            v = (struct jscan_value){JSCAN_STRING, b.data, b.len};
+            assert_int_equal(jscan_string(&v, back, sizeof(back)), (ssize_t)sizeof(in));
+            assert_memory_equal(back, in, sizeof(in));
+            obj = json_tokener_parse(b.data);
+            assert_non_null(obj);
+            assert_int_equal(json_object_get_string_len(obj), (int)sizeof(in));
+            assert_memory_equal(json_object_get_string(obj), in, sizeof(in));
+            json_object_put(obj);
+            buf_cleanup(&b);
+        }
+    }
+}
+
 static void test_strict_parse_forgets_a_failed_text(void **state)
 {
     json_object *o;
@@ -221,6 +318,9 @@ int main(void)
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_members),
         cmocka_unit_test(test_string),
+        cmocka_unit_test(test_elements),
+        cmocka_unit_test(test_int),
+        cmocka_unit_test(test_written_strings_read_back),
         cmocka_unit_test(test_strict_parse_forgets_a_failed_text),
     };
 
