@@ -199,11 +199,15 @@ double wall_now(void)
 
 void wall_iso8601(double t, char out[40])
 {
-    char tmp[96];
+    /* The date and time of day, formatted once per second per thread: every request to a
+     * kernel carries a date, and gmtime_r() and a formatted print cost more than the rest. */
+    static __thread time_t cached_secs = -1;
+    static __thread char cached[32];
+    static __thread size_t cached_len;
     struct tm tm;
     time_t secs;
     long micros;
-    size_t i;
+    char *p;
 
     /* t may come from a kernel: keep it where a time_t and a four-digit year can hold it. */
     if (!(t >= 0.0))
@@ -216,11 +220,26 @@ void wall_iso8601(double t, char out[40])
         micros = 0;
     if (micros > 999999)
         micros = 999999;
-    if (gmtime_r(&secs, &tm) == NULL)
-        memset(&tm, 0, sizeof(tm));
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
-    for (i = 0; i < 39 && tmp[i] != '\0'; i++)
-        out[i] = tmp[i];
-    out[i] = '\0';
+    if (secs != cached_secs) {
+        char tmp[96];
+        int n;
+
+        if (gmtime_r(&secs, &tm) == NULL)
+            memset(&tm, 0, sizeof(tm));
+        n = snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (n < 0 || (size_t)n >= sizeof(cached))
+            n = 0; /* cannot happen within WALL_ISO8601_MAX */
+        memcpy(cached, tmp, (size_t)n);
+        cached_len = (size_t)n;
+        cached_secs = secs;
+    }
+    memcpy(out, cached, cached_len);
+    p = out + cached_len;
+    *p++ = '.';
+    for (int i = 5; i >= 0; i--) {
+        p[i] = (char)('0' + micros % 10);
+        micros /= 10;
+    }
+    memcpy(p + 6, "+00:00", 7);
 }

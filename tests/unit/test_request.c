@@ -264,6 +264,49 @@ static void test_exec_minimal(void **state)
     request_exec_cleanup(&r);
 }
 
+/* An execute body is read without json-c when it holds nothing unusual; the retry parse
+ * always goes through json-c. Both must read the same bodies the same way. */
+static void test_exec_fast_read_matches_full_parse(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"code\":\"1+1\"}",
+        "{\"code\":\"print(1)\",\"language\":\"python\"}",
+        "{\"language\":\"bash\",\"code\":\"ls /\"}",
+        "{\"code\":\"x\",\"timeout\":2.5}",
+        "{\"code\":\"x\",\"timeout\":1e1,\"language\":\"bash\"}",
+        "{\"code\":\"x\",\"timeout\":60}",
+        "{\"code\":\"x\",\"timeout\":null}",
+        "{\"code\":\"x\",\"language\":null}",
+        "{\"code\":\"a\",\"code\":\"b\"}",
+        "{\"code\":\"\\ud83d\\ude00 \\u00e9 \\\" \\\\ \\/ \\b\\f\\n\\r\\t\"}",
+        "{\"code\":\"\\u0041\\u20ac\xe2\x82\xac\"}",
+        " {\n\"code\" : \"y\" , \"timeout\" : 0.5 }\n",
+    };
+    char detail[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        struct request_exec fast, full;
+
+        if (exec_body(bodies[i], false, &fast, detail, sizeof(detail)) != 0)
+            fail_msg("%s: %s", bodies[i], detail);
+        if (exec_body(bodies[i], true, &full, detail, sizeof(detail)) != 0)
+            fail_msg("%s (retry): %s", bodies[i], detail);
+        assert_string_equal(fast.code, full.code);
+        assert_int_equal(fast.bash, full.bash);
+        assert_true(fast.timeout == full.timeout);
+        request_exec_cleanup(&fast);
+        request_exec_cleanup(&full);
+    }
+    /* What the quick read leaves to the full parse still fails as it did. */
+    exec_fails("{\"code\":\"x\",\"timeout\":0}", false, -EINVAL, "timeout");
+    exec_fails("{\"code\":\"x\",\"timeout\":1e999}", false, -EINVAL, "timeout");
+    exec_fails("{\"code\":\"x\",\"language\":\"pythonx\"}", false, -EINVAL, "language");
+    exec_fails("{\"code\":\"x\",\"language\":\"bash\\u0000\"}", false, -EINVAL, "language");
+    exec_fails("{\"code\":\"x\",\"extra\":1}", false, -EINVAL, "extra");
+    exec_fails("{\"code\":\"x\",\"max_attempts\":2}", false, -EINVAL, "max_attempts");
+}
+
 static void test_exec_code_field(void **state)
 {
     (void)state;
@@ -842,6 +885,7 @@ int main(void)
         cmocka_unit_test(test_route_names),
         cmocka_unit_test(test_name_valid),
         cmocka_unit_test(test_exec_minimal),
+        cmocka_unit_test(test_exec_fast_read_matches_full_parse),
         cmocka_unit_test(test_exec_code_field),
         cmocka_unit_test(test_exec_language),
         cmocka_unit_test(test_exec_timeout),

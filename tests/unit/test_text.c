@@ -354,6 +354,14 @@ static void test_wall_iso8601(void **state)
     assert_string_equal(out, "2000-02-29T00:00:00.500000+00:00");
     wall_iso8601(4102444799.0, out);
     assert_string_equal(out, "2099-12-31T23:59:59.000000+00:00");
+    /* The same second again (its date and time are kept from the call before), then the
+     * next one and back. */
+    wall_iso8601(4102444799.5, out);
+    assert_string_equal(out, "2099-12-31T23:59:59.500000+00:00");
+    wall_iso8601(4102444800.25, out);
+    assert_string_equal(out, "2100-01-01T00:00:00.250000+00:00");
+    wall_iso8601(4102444799.75, out);
+    assert_string_equal(out, "2099-12-31T23:59:59.750000+00:00");
 
     /* Times a kernel may send (a file's "modified"): clamped, never undefined. */
     wall_iso8601(-5.0, out);
