@@ -33,6 +33,7 @@ struct loop {
     pthread_mutex_t posted_lock;
     struct posted *posted_head;
     struct posted *posted_tail;
+    atomic_bool has_posted; /* posted_head != NULL, readable without the lock */
     atomic_bool stopping;
     bool wake_soon;
     int (*prepare)(void *arg);
@@ -246,6 +247,7 @@ int loop_post(struct loop *loop, void (*fn)(void *arg), void *arg)
     else
         loop->posted_head = p;
     loop->posted_tail = p;
+    atomic_store(&loop->has_posted, true);
     pthread_mutex_unlock(&loop->posted_lock);
     wake(loop);
     return 0;
@@ -272,10 +274,15 @@ static void run_posted(struct loop *loop)
 {
     struct posted *p, *next;
 
+    /* Most iterations have nothing posted: no lock for them. A post that lands right after
+     * this look has also written the eventfd, so the next epoll_wait() returns at once. */
+    if (!atomic_load(&loop->has_posted))
+        return;
     pthread_mutex_lock(&loop->posted_lock);
     p = loop->posted_head;
     loop->posted_head = NULL;
     loop->posted_tail = NULL;
+    atomic_store(&loop->has_posted, false);
     pthread_mutex_unlock(&loop->posted_lock);
     for (; p != NULL; p = next) {
         next = p->next;

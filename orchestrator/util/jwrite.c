@@ -1,18 +1,12 @@
 /* Writing JSON text into a buf. */
 #include "jwrite.h"
 
-#include <stdio.h>
 #include <string.h>
 
 void jw_raw(struct jwrite *w, const char *s, size_t len)
 {
     if (w->err == 0 && len > 0)
         w->err = buf_append(w->out, s, len);
-}
-
-void jw_lit(struct jwrite *w, const char *s)
-{
-    jw_raw(w, s, strlen(s));
 }
 
 void jw_string_chars(struct jwrite *w, const char *s, size_t len)
@@ -73,8 +67,15 @@ void jw_string(struct jwrite *w, const char *s, size_t len)
 
 void jw_int(struct jwrite *w, long long v)
 {
-    char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%lld", v);
+    char digits[24], *p = digits + sizeof(digits);
+    /* The magnitude as unsigned: -LLONG_MIN does not fit a long long. */
+    unsigned long long m = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
 
-    jw_raw(w, digits, (size_t)n);
+    do {
+        *--p = (char)('0' + m % 10);
+        m /= 10;
+    } while (m != 0);
+    if (v < 0)
+        *--p = '-';
+    jw_raw(w, p, (size_t)(digits + sizeof(digits) - p));
 }

@@ -5,6 +5,7 @@
 #define KERNELBOX_UTIL_JWRITE_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "buf.h"
 
@@ -16,8 +17,11 @@ struct jwrite {
 /* Bytes as they are: punctuation, keys written by hand, or JSON text known to be valid. */
 void jw_raw(struct jwrite *w, const char *s, size_t len);
 
-/* A NUL-terminated literal, as jw_raw(). */
-void jw_lit(struct jwrite *w, const char *s);
+/* A NUL-terminated literal, as jw_raw() (inline: a literal's length is known when built). */
+static inline void jw_lit(struct jwrite *w, const char *s)
+{
+    jw_raw(w, s, strlen(s));
+}
 
 /* len bytes of UTF-8 as a JSON string, quotes included: '"', '\\' and control characters are
  * escaped (as json-c writes them); everything else, multi-byte characters too, is copied. */

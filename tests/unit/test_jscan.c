@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -282,6 +283,26 @@ static void test_written_strings_read_back(void **state)
     }
 }
 
+static void test_written_ints(void **state)
+{
+    static const long long values[] = {0, 1, -1, 9, 10, -10, 12345, 1000000007, LLONG_MAX,
+                                       LLONG_MIN, LLONG_MIN + 1};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        struct buf b;
+        struct jwrite w = {&b, 0};
+        char want[32];
+
+        buf_init(&b, 64);
+        jw_int(&w, values[i]);
+        snprintf(want, sizeof(want), "%lld", values[i]);
+        assert_int_equal(w.err, 0);
+        assert_string_equal(b.data, want);
+        buf_cleanup(&b);
+    }
+}
+
 static void test_strict_parse_forgets_a_failed_text(void **state)
 {
     json_object *o;
@@ -321,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_elements),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_written_strings_read_back),
+        cmocka_unit_test(test_written_ints),
         cmocka_unit_test(test_strict_parse_forgets_a_failed_text),
     };
 
