@@ -243,7 +243,7 @@ static struct item *new_item(struct result *r, enum item_kind kind)
 
     if (r->nitems == r->items_cap) {
         size_t cap = r->items_cap ? r->items_cap * 2 : 4;
-        struct item **items = realloc(r->items, cap * sizeof(*items));
+        struct item **items = realloc(r->items, cap * sizeof(struct item *));
 
         if (items == NULL)
             return NULL;

@@ -2,7 +2,8 @@
  * sequence of messages separated by FUZZ_WIRE_SEP: each starts with a byte that picks its
  * msg_type, and the rest is its content as JSON (a kernel that the session's code owns can
  * sign any content). Every live event and the final result object are checked: the right
- * types, and sizes bounded by the result's caps whatever the kernel sent. */
+ * types, sizes bounded by the result's caps, and the answer's text strictly valid JSON,
+ * whatever the kernel sent. */
 #include <json-c/json.h>
 #include <stdbool.h>
 
@@ -104,7 +105,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         json_object *count = result_execution_count(r), *res, *attempt;
 
+        size_t len = 0;
+        char *text = result_to_text(r, NULL, -1, &len);
+
         json_object_put(count);
+        /* The answer is written by hand around the kernel's own JSON: strictly valid JSON
+         * and UTF-8 whatever the kernel sent. */
+        FUZZ_CHECK(text != NULL && jscan_valid(text, len, WIRE_JSON_DEPTH + 8));
+        free(text);
         res = result_to_json(r, NULL, -1);
         FUZZ_CHECK(res != NULL);
         check_result(res);
