@@ -69,19 +69,25 @@ static void test_invalid_texts(void **state)
  * eight, so the block test must agree with the byte rule wherever the byte falls. */
 static void test_every_byte_in_a_string(void **state)
 {
-    char text[40];
+    char text[48];
 
     (void)state;
+    /* Strings of every length up to 40, so that every byte lands at every offset of the
+     * scanner's 16- and 8-byte steps and of its byte-by-byte tail, the text ending right
+     * after the closing quote. */
     for (int b = 0; b < 256; b++) {
         bool plain = b >= 0x20 && b < 0x80 && b != '"' && b != '\\';
 
-        for (size_t pos = 1; pos <= 24; pos++) {
-            memset(text, 'a', sizeof(text));
-            text[0] = '"';
-            text[pos] = (char)b;
-            text[25] = '"';
-            if (jscan_valid(text, 26, 8) != plain)
-                fail_msg("byte 0x%02x at %zu: expected %s", b, pos, plain ? "valid" : "invalid");
+        for (size_t len = 1; len <= 40; len++) {
+            for (size_t pos = 1; pos <= len; pos++) {
+                memset(text, 'a', sizeof(text));
+                text[0] = '"';
+                text[pos] = (char)b;
+                text[len + 1] = '"';
+                if (jscan_valid(text, len + 2, 8) != plain)
+                    fail_msg("byte 0x%02x at %zu of %zu: expected %s", b, pos, len,
+                             plain ? "valid" : "invalid");
+            }
         }
     }
 }
