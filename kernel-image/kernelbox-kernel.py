@@ -80,6 +80,37 @@ def bound_stream_messages(limit=STREAM_FLUSH_CHARS):
     iostream.OutStream.write = write
 
 
+def quiet_execute_broadcasts():
+    """Leave out the two broadcasts of an execution that nobody reads.
+
+    For every execute_request ipykernel publishes on iopub a "busy" status and an
+    execute_input echo of the code before any output. kernelboxd is this kernel's only
+    client: it reads an execution's output, its "idle" status (the end of that output) and
+    its reply (which carries the execution count), never those two, yet each would cost it a
+    signature check and a parse, and cost the kernel a message. Every other request keeps its
+    "busy" status (the start-up handshake looks for the broadcasts of kernel_info).
+    """
+    from ipykernel.kernelbase import Kernel
+
+    original_status = Kernel._publish_status
+
+    def _publish_execute_input(self, code, parent, execution_count):
+        pass
+
+    def _publish_status(self, status, channel, parent=None):
+        if status == "busy":
+            try:
+                msg = parent if parent is not None else self.get_parent(channel)
+                if msg["header"]["msg_type"] == "execute_request":
+                    return None
+            except Exception:  # an unexpected shape: publish as ipykernel would
+                pass
+        return original_status(self, status, channel, parent)
+
+    Kernel._publish_execute_input = _publish_execute_input
+    Kernel._publish_status = _publish_status
+
+
 def skip_unneeded_modules():
     """Keep the debugger and the completion engine out of the kernel.
 
@@ -204,6 +235,7 @@ def main():
             gc.enable()
 
     bound_stream_messages()
+    quiet_execute_broadcasts()
     config = Config()
     config.Session.key = info["key"].encode("ascii")
     config.Session.signature_scheme = "hmac-sha256"
