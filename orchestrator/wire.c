@@ -184,10 +184,11 @@ int wire_parse(const struct wire_key *key, const struct wire_frame *frames, size
 json_object *wire_msg_content(struct wire_msg *msg)
 {
     /* wire_parse() checked the text, UTF-8 included: json-c need not be preceded by a second
-     * pass over what may be megabytes of output. */
+     * pass over what may be megabytes of output. json-c counts the scalar inside the deepest
+     * container as a level of its own, jscan does not: one more takes what jscan took. */
     if (msg->content == NULL && msg->content_text != NULL)
         msg->content = json_parse_valid_utf8(msg->content_text, msg->content_len,
-                                             WIRE_JSON_DEPTH);
+                                             WIRE_JSON_DEPTH + 1);
     return msg->content;
 }
 

@@ -6,7 +6,9 @@
 #include <stddef.h>
 
 /* Parse len bytes holding exactly one JSON value (surrounding whitespace allowed), nested at
- * most depth levels, with valid UTF-8. Returns a new reference or NULL. */
+ * most depth levels as json-c counts them (every value on the way down, a scalar inside the
+ * deepest container included: jscan's depth counts containers only, one fewer), with valid
+ * UTF-8. Returns a new reference or NULL. */
 json_object *json_parse_strict(const char *text, size_t len, int depth);
 
 /* json_parse_strict() for text already known to be well-formed UTF-8 (checked by
