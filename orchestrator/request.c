@@ -345,7 +345,7 @@ static int parse_exec_fast(const char *body, size_t len, struct request_exec *ou
 {
     static const char *const names[] = {"code", "language", "timeout"};
     struct jscan_value v[3];
-    size_t count = 0, found = 0;
+    size_t count = 0, found = 0, code_len = 0;
     char lang[8], *end;
     ssize_t n;
 
@@ -377,11 +377,10 @@ static int parse_exec_fast(const char *body, size_t len, struct request_exec *ou
             return 0;
         out->timeout = t;
     }
-    out->code = malloc(v[0].len + 1); /* unescaping never lengthens a string */
+    out->code = jscan_string_dup(&v[0], &code_len);
     if (out->code == NULL)
         return 0;
-    n = jscan_string(&v[0], out->code, v[0].len + 1);
-    if (n < 0 || memchr(out->code, '\0', (size_t)n) != NULL) {
+    if (memchr(out->code, '\0', code_len) != NULL) {
         free(out->code);
         out->code = NULL;
         out->bash = false;

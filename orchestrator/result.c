@@ -65,7 +65,7 @@ struct result {
     struct capped_text err;
     char *error; /* JSON text of {ename, evalue, traceback}, or NULL */
     size_t error_len;
-    char *return_value; /* NULL for null */
+    const char *return_value; /* the last execute_result item's text (borrowed); NULL: null */
     size_t return_value_len;
     long execution_count; /* -1 until known */
     struct item **items;
@@ -104,55 +104,54 @@ static size_t capped_append(struct capped_text *t, long limit, const char *s, si
     return keep;
 }
 
+#define MARKER_LEN (sizeof(RESULT_TRUNCATION_MARKER) - 1) /* ASCII: characters too */
+
+/* Of a text cut for being over limit characters, the bytes kept before the marker, so that
+ * the two make limit characters. */
+static size_t cut_keep(const char *s, size_t len, long limit)
+{
+    return utf8_prefix(s, len, (size_t)limit > MARKER_LEN ? (size_t)limit - MARKER_LEN : 0);
+}
+
 /* The text as the client sees it, as a JSON string: marked when something was cut. */
 static void write_capped(struct jwrite *w, const struct capped_text *t, long limit)
 {
-    const char *marker = RESULT_TRUNCATION_MARKER, *data = t->buf.data ? t->buf.data : "";
-    size_t marker_chars = strlen(marker), keep;
+    const char *data = t->buf.data ? t->buf.data : "";
 
     if (!t->truncated) {
         jw_string(w, data, t->buf.len);
         return;
     }
-    keep = (size_t)limit > marker_chars ? (size_t)limit - marker_chars : 0;
-    keep = utf8_prefix(data, t->buf.len, keep);
     jw_raw(w, "\"", 1);
-    jw_string_chars(w, data, keep);
-    jw_string_chars(w, marker, marker_chars);
+    jw_string_chars(w, data, cut_keep(data, t->buf.len, limit));
+    jw_string_chars(w, RESULT_TRUNCATION_MARKER, MARKER_LEN);
     jw_raw(w, "\"", 1);
 }
 
-/* At most limit characters of s, marked when cut (which marks the result truncated), in a
- * new allocation of *outlen bytes and a NUL. NULL when out of memory. */
-static char *cap_text(struct result *r, long limit, const char *s, size_t len, size_t *outlen)
+/* At most limit characters of text (len bytes and a NUL, which this takes over: handed back
+ * or freed), marked as write_capped() marks a cut (which marks the result truncated). *outlen
+ * gets the bytes. NULL when text is NULL or memory runs out. */
+static char *cap_text(struct result *r, long limit, char *text, size_t len, size_t *outlen)
 {
-    struct capped_text t;
-    struct buf out;
-    struct jwrite w = {&out, 0};
-    char *text;
+    size_t keep;
+    char *cut;
 
-    capped_init(&t);
-    capped_append(&t, limit, s, len);
-    if (!t.truncated) {
-        text = buf_steal(&t.buf, outlen);
+    if (text == NULL)
+        return NULL;
+    if (utf8_prefix(text, len, (size_t)limit) == len) {
+        *outlen = len;
         return text;
     }
     r->truncated = true;
-    /* The same cut as write_capped(), kept unescaped. */
-    {
-        const char *marker = RESULT_TRUNCATION_MARKER;
-        size_t marker_chars = strlen(marker);
-        size_t keep = (size_t)limit > marker_chars ? (size_t)limit - marker_chars : 0;
-
-        keep = utf8_prefix(t.buf.data ? t.buf.data : "", t.buf.len, keep);
-        buf_init(&out, (size_t)-1 / 2);
-        jw_raw(&w, t.buf.data ? t.buf.data : "", keep);
-        jw_raw(&w, marker, marker_chars);
+    keep = cut_keep(text, len, limit);
+    cut = malloc(keep + MARKER_LEN + 1);
+    if (cut != NULL) {
+        memcpy(cut, text, keep);
+        memcpy(cut + keep, RESULT_TRUNCATION_MARKER, MARKER_LEN + 1);
+        *outlen = keep + MARKER_LEN;
     }
-    buf_cleanup(&t.buf);
-    text = w.err == 0 ? buf_steal(&out, outlen) : NULL;
-    buf_cleanup(&out);
-    return text;
+    free(text);
+    return cut;
 }
 
 /* A copy of len bytes and a NUL; NULL when out of memory. */
@@ -165,27 +164,6 @@ static char *copy_bytes(const char *s, size_t len)
         c[len] = '\0';
     }
     return c;
-}
-
-/* A JSCAN_STRING value unescaped into a new allocation (*len bytes and a NUL); NULL when it
- * is not a string or memory runs out. */
-static char *unescape(const struct jscan_value *v, size_t *len)
-{
-    char *out;
-    ssize_t n;
-
-    if (v->type != JSCAN_STRING)
-        return NULL;
-    out = malloc(v->len + 1); /* unescaping never lengthens a string */
-    if (out == NULL)
-        return NULL;
-    n = jscan_string(v, out, v->len + 1);
-    if (n < 0) {
-        free(out);
-        return NULL;
-    }
-    *len = (size_t)n;
-    return out;
 }
 
 struct result *result_new(long char_limit)
@@ -218,7 +196,6 @@ void result_free(struct result *r)
     buf_cleanup(&r->out.buf);
     buf_cleanup(&r->err.buf);
     free(r->error);
-    free(r->return_value);
     for (size_t i = 0; i < r->nitems; i++)
         item_free(r->items[i]);
     free(r->items);
@@ -285,7 +262,7 @@ static size_t add_stream(struct result *r, const struct wire_msg *msg, char **ch
     } else {
         return 0;
     }
-    text = unescape(&v[1], &len);
+    text = jscan_string_dup(&v[1], &len);
     if (text == NULL)
         return 0;
     *chunk = text;
@@ -314,13 +291,21 @@ static size_t add_stream(struct result *r, const struct wire_msg *msg, char **ch
     return kept;
 }
 
+/* An execution count the kernel gave (an integer), kept as the result's. */
+static void take_count(struct result *r, const struct jscan_value *v)
+{
+    long long count;
+
+    if (jscan_int(v, &count) == 0 && count >= LONG_MIN && count <= LONG_MAX)
+        r->execution_count = (long)count;
+}
+
 static void add_rich(struct result *r, enum item_kind kind, const struct wire_msg *msg)
 {
     static const char *const names[] = {"data", "metadata", "transient", "execution_count"};
     static const char *const plain_name[] = {"text/plain"}, *const id_name[] = {"display_id"};
     struct jscan_value v[4], plain, id;
     struct item *it;
-    long long count;
 
     r->last_stream = NULL;
     wire_msg_content_members(msg, names, 4, v);
@@ -344,50 +329,59 @@ static void add_rich(struct result *r, enum item_kind kind, const struct wire_ms
     if (jscan_members(v[0].text, v[0].len, WIRE_JSON_DEPTH, plain_name, 1, &plain) == 0 &&
         plain.type == JSCAN_STRING) {
         size_t len = 0;
-        char *raw = unescape(&plain, &len);
+        char *raw = jscan_string_dup(&plain, &len);
 
-        if (raw != NULL) {
-            it->text = cap_text(r, r->char_limit, raw, len, &it->text_len);
-            free(raw);
-        }
+        it->text = cap_text(r, r->char_limit, raw, len, &it->text_len);
         if (kind == ITEM_EXECUTE_RESULT && it->text != NULL) {
-            free(r->return_value);
-            r->return_value = copy_bytes(it->text, it->text_len);
+            r->return_value = it->text; /* items live as long as the result */
             r->return_value_len = it->text_len;
         }
     }
-    if (kind == ITEM_EXECUTE_RESULT && jscan_int(&v[3], &count) == 0 && count >= 0 &&
-        count <= LONG_MAX)
-        r->execution_count = (long)count;
+    if (kind == ITEM_EXECUTE_RESULT)
+        take_count(r, &v[3]);
+}
+
+/* {"ename": ..., "evalue": ..., "traceback": [ with the two names given. */
+static void write_error_start(struct jwrite *w, const char *ename, size_t elen,
+                              const char *evalue, size_t vlen)
+{
+    jw_lit(w, "{\"ename\":");
+    jw_string(w, ename, elen);
+    jw_lit(w, ",\"evalue\":");
+    jw_string(w, evalue, vlen);
+    jw_lit(w, ",\"traceback\":[");
 }
 
 /* Write {ename, evalue, traceback} from a kernel's error content, capped, into a new
- * allocation; the ename and evalue it kept are handed over too (the caller frees them). */
+ * allocation (*outlen bytes); with summary, also "ename: evalue" as kept (the caller frees
+ * it). NULL when memory runs out. */
 static char *error_json(struct result *r, const struct wire_msg *msg, size_t *outlen,
-                        char **ename_out, size_t *ename_len, char **evalue_out,
-                        size_t *evalue_len)
+                        char **summary, size_t *summary_len)
 {
     static const char *const names[] = {"ename", "evalue", "traceback"};
     struct jscan_value v[3], *lines = NULL;
     size_t len = 0, elen = 0, vlen = 0;
-    char *raw, *ename = NULL, *evalue = NULL, *text;
+    char *raw, *ename, *evalue, *text;
     struct buf out;
     struct jwrite w = {&out, 0};
     ssize_t n = 0;
 
     wire_msg_content_members(msg, names, 3, v);
-    raw = unescape(&v[0], &len);
-    ename = raw != NULL ? cap_text(r, 256, raw, len, &elen) : cap_text(r, 256, "Error", 5, &elen);
-    free(raw);
-    raw = unescape(&v[1], &len);
-    evalue = cap_text(r, r->char_limit, raw != NULL ? raw : "", raw != NULL ? len : 0, &vlen);
-    free(raw);
+    raw = jscan_string_dup(&v[0], &len);
+    if (raw == NULL) {
+        raw = strdup("Error");
+        len = 5;
+    }
+    ename = cap_text(r, 256, raw, len, &elen);
+    raw = jscan_string_dup(&v[1], &len);
+    if (raw == NULL) {
+        raw = strdup("");
+        len = 0;
+    }
+    evalue = cap_text(r, r->char_limit, raw, len, &vlen);
     buf_init(&out, (size_t)-1 / 2);
-    jw_lit(&w, "{\"ename\":");
-    jw_string(&w, ename ? ename : "", ename ? elen : 0);
-    jw_lit(&w, ",\"evalue\":");
-    jw_string(&w, evalue ? evalue : "", evalue ? vlen : 0);
-    jw_lit(&w, ",\"traceback\":[");
+    write_error_start(&w, ename ? ename : "", ename ? elen : 0, evalue ? evalue : "",
+                      evalue ? vlen : 0);
     if (v[2].type == JSCAN_ARRAY) {
         lines = calloc(RESULT_MAX_TRACEBACK, sizeof(*lines));
         n = lines ? jscan_elements(v[2].text, v[2].len, WIRE_JSON_DEPTH, lines,
@@ -396,18 +390,16 @@ static char *error_json(struct result *r, const struct wire_msg *msg, size_t *ou
     }
     for (ssize_t i = 0, written = 0; i < n && i < RESULT_MAX_TRACEBACK; i++) {
         size_t tlen = 0, clen = 0;
-        char *line = unescape(&lines[i], &tlen), *capped;
+        char *line = jscan_string_dup(&lines[i], &tlen);
+
+        line = cap_text(r, r->char_limit, line, tlen, &clen);
 
         if (line == NULL)
             continue;
-        capped = cap_text(r, r->char_limit, line, tlen, &clen);
-        free(line);
-        if (capped == NULL)
-            continue;
         if (written++ > 0)
             jw_raw(&w, ",", 1);
-        jw_string(&w, capped, clen);
-        free(capped);
+        jw_string(&w, line, clen);
+        free(line);
     }
     if (n > RESULT_MAX_TRACEBACK)
         r->truncated = true;
@@ -415,18 +407,26 @@ static char *error_json(struct result *r, const struct wire_msg *msg, size_t *ou
     jw_lit(&w, "]}");
     text = w.err == 0 ? buf_steal(&out, outlen) : NULL;
     buf_cleanup(&out);
-    *ename_out = ename;
-    *ename_len = elen;
-    *evalue_out = evalue;
-    *evalue_len = vlen;
+    if (summary != NULL) {
+        *summary = malloc(elen + vlen + 3);
+        if (*summary != NULL) {
+            memcpy(*summary, ename ? ename : "", elen);
+            memcpy(*summary + elen, ": ", 2);
+            memcpy(*summary + elen + 2, evalue ? evalue : "", vlen);
+            (*summary)[elen + 2 + vlen] = '\0';
+            *summary_len = elen + 2 + vlen;
+        }
+    }
+    free(ename);
+    free(evalue);
     return text;
 }
 
 static void add_error(struct result *r, const struct wire_msg *msg)
 {
-    size_t len = 0, elen = 0, vlen = 0;
-    char *ename = NULL, *evalue = NULL;
-    char *err = error_json(r, msg, &len, &ename, &elen, &evalue, &vlen);
+    size_t len = 0, summary_len = 0;
+    char *summary = NULL;
+    char *err = error_json(r, msg, &len, &summary, &summary_len);
     struct item *it;
 
     r->last_stream = NULL;
@@ -439,17 +439,11 @@ static void add_error(struct result *r, const struct wire_msg *msg)
         (it = new_item(r, ITEM_ERROR)) != NULL) {
         it->data = copy_bytes(err, len);
         it->data_len = len;
-        it->text = malloc(elen + vlen + 3);
-        if (it->text != NULL) {
-            memcpy(it->text, ename ? ename : "", elen);
-            memcpy(it->text + elen, ": ", 2);
-            memcpy(it->text + elen + 2, evalue ? evalue : "", vlen);
-            it->text[elen + 2 + vlen] = '\0';
-            it->text_len = elen + 2 + vlen;
-        }
+        it->text = summary;
+        it->text_len = summary_len;
+        summary = NULL;
     }
-    free(ename);
-    free(evalue);
+    free(summary);
 }
 
 static void add_clear_output(struct result *r, const struct wire_msg *msg)
@@ -483,6 +477,18 @@ static void write_clear_data(struct jwrite *w, const struct item *it)
         jw_lit(w, it->wait ? "{\"wait\":true}" : "{\"wait\":false}");
 }
 
+/* What ends an item and a rich item's event: ,"metadata":...[,"display_id":...]} */
+static void write_item_end(struct jwrite *w, const struct item *it)
+{
+    jw_lit(w, ",\"metadata\":");
+    write_object_or_empty(w, it->metadata, it->metadata_len);
+    if (it->display_id != NULL) {
+        jw_lit(w, ",\"display_id\":");
+        jw_raw(w, it->display_id, it->display_id_len);
+    }
+    jw_raw(w, "}", 1);
+}
+
 /* The live event for an item: what the JSON result holds of it. */
 static void write_event(struct jwrite *w, const struct item *it)
 {
@@ -496,13 +502,7 @@ static void write_event(struct jwrite *w, const struct item *it)
     }
     jw_lit(w, "{\"data\":");
     write_object_or_empty(w, it->data, it->data_len);
-    jw_lit(w, ",\"metadata\":");
-    write_object_or_empty(w, it->metadata, it->metadata_len);
-    if (it->display_id != NULL) {
-        jw_lit(w, ",\"display_id\":");
-        jw_raw(w, it->display_id, it->display_id_len);
-    }
-    jw_raw(w, "}", 1);
+    write_item_end(w, it);
 }
 
 /* JSON text written by a jwrite as json-c objects (for the live events and the rarer
@@ -572,8 +572,7 @@ void result_add_iopub(struct result *r, struct wire_msg *msg)
         long long count;
 
         /* The code it echoes can be long: only the count is read, from the text. */
-        if (wire_msg_content_int(msg, "execution_count", &count) == 0 && count >= LONG_MIN &&
-            count <= LONG_MAX)
+        if (wire_msg_content_int(msg, "execution_count", &count) == 0)
             r->execution_count = (long)count;
     }
 }
@@ -583,13 +582,11 @@ void result_add_reply(struct result *r, struct wire_msg *msg)
     static const char *const names[] = {"status", "execution_count"};
     struct jscan_value v[2];
     char status[16];
-    long long count;
     ssize_t n;
 
     r->saw_reply = true;
     wire_msg_content_members(msg, names, 2, v);
-    if (jscan_int(&v[1], &count) == 0 && count >= LONG_MIN && count <= LONG_MAX)
-        r->execution_count = (long)count;
+    take_count(r, &v[1]);
     if (v[0].type != JSCAN_STRING)
         return;
     n = jscan_string(&v[0], status, sizeof(status));
@@ -602,12 +599,7 @@ void result_add_reply(struct result *r, struct wire_msg *msg)
             result_fail(r, RESULT_ERROR, "ExecutionAborted",
                         "the kernel aborted this execution");
         } else {
-            char *ename = NULL, *evalue = NULL;
-            size_t elen = 0, vlen = 0;
-
-            r->error = error_json(r, msg, &r->error_len, &ename, &elen, &evalue, &vlen);
-            free(ename);
-            free(evalue);
+            r->error = error_json(r, msg, &r->error_len, NULL, NULL);
         }
     }
 }
@@ -620,11 +612,8 @@ void result_fail(struct result *r, enum result_status status, const char *ename,
 
     r->status = status;
     buf_init(&b, (size_t)-1 / 2);
-    jw_lit(&w, "{\"ename\":");
-    jw_string(&w, ename, strlen(ename));
-    jw_lit(&w, ",\"evalue\":");
-    jw_string(&w, evalue, strlen(evalue));
-    jw_lit(&w, ",\"traceback\":[]}");
+    write_error_start(&w, ename, strlen(ename), evalue, strlen(evalue));
+    jw_lit(&w, "]}");
     free(r->error);
     r->error = w.err == 0 ? buf_steal(&b, &r->error_len) : NULL;
     buf_cleanup(&b);
@@ -725,13 +714,7 @@ static void write_item(struct jwrite *w, const struct result *r, const struct it
         write_clear_data(w, it);
     else
         write_object_or_empty(w, it->data, it->data_len);
-    jw_lit(w, ",\"metadata\":");
-    write_object_or_empty(w, it->metadata, it->metadata_len);
-    if (it->display_id != NULL) {
-        jw_lit(w, ",\"display_id\":");
-        jw_raw(w, it->display_id, it->display_id_len);
-    }
-    jw_raw(w, "}", 1);
+    write_item_end(w, it);
 }
 
 json_object *result_execution_count(const struct result *r)

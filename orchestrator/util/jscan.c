@@ -524,3 +524,22 @@ ssize_t jscan_string(const struct jscan_value *v, char *out, size_t outlen)
     out[pos] = '\0';
     return (ssize_t)pos;
 }
+
+char *jscan_string_dup(const struct jscan_value *v, size_t *len)
+{
+    char *out;
+    ssize_t n;
+
+    if (v->type != JSCAN_STRING)
+        return NULL;
+    out = malloc(v->len + 1); /* unescaping never lengthens a string */
+    if (out == NULL)
+        return NULL;
+    n = jscan_string(v, out, v->len + 1);
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    *len = (size_t)n;
+    return out;
+}

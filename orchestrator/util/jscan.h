@@ -59,4 +59,8 @@ int jscan_int(const struct jscan_value *v, long long *out);
  * -EINVAL when v is not a string; -ENOSPC when it needs more than outlen - 1 bytes. */
 ssize_t jscan_string(const struct jscan_value *v, char *out, size_t outlen);
 
+/* jscan_string() into a new allocation: *len bytes and a NUL (the text may hold NULs of its
+ * own). NULL when v is not a string or memory runs out. */
+char *jscan_string_dup(const struct jscan_value *v, size_t *len);
+
 #endif
