@@ -48,6 +48,7 @@ run: build image
 
 unit: deps build
 	@cd $(BUILD) && env $(SAN_ENV) ctest --output-on-failure
+	@/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/image
 
 e2e: build image
 	@$(SUDO) env KERNELBOX_BUILD=$(abspath $(BUILD)) KERNELBOX_IMAGE=$(IMAGE) $(SAN_ENV) \

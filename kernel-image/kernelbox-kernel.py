@@ -15,6 +15,7 @@ import types
 
 EXIT_BAD_CONNECTION = 78
 STREAM_FLUSH_CHARS = 256 * 1024
+STARTUP_MODULES = "startup-modules.bin"  # written by --record-startup when the image is built
 
 
 def load_connection(path):
@@ -195,10 +196,40 @@ def defer_client_library():
     package.write_connection_file = write_connection_file
 
 
+def recording_connection():
+    """A throwaway connection for record mode, in a private directory of its own."""
+    import secrets
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="kernelbox-record-")
+    path = os.path.join(directory, "kernel.json")
+    info = {"key": secrets.token_hex(32), "ip": os.path.join(directory, "kernel"),
+            "transport": "ipc", "signature_scheme": "hmac-sha256"}
+    for number, port in enumerate(("shell_port", "iopub_port", "stdin_port", "control_port",
+                                   "hb_port"), start=1):
+        info[port] = number
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(info, handle)
+    return path
+
+
 def main():
+    record_to = None
+    if len(sys.argv) == 3 and sys.argv[1] == "--record-startup":
+        # Image build: start a kernel as a session would, then store its modules and stop.
+        record_to = sys.argv[2]
+        sys.argv[1:] = [recording_connection()]
     if len(sys.argv) != 2:
         print("usage: kernelbox-kernel CONNECTION_FILE", file=sys.stderr)
         sys.exit(2)
+    # kernelbox_files (the files API) and kernelbox_startup live beside this launcher.
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import kernelbox_startup
+
+    startup = None if record_to else kernelbox_startup.install(
+        os.path.join(here, STARTUP_MODULES))
     # Sockets the kernel binds must be reachable by the daemon's group, nothing more.
     os.umask(0o007)
     info = load_connection(sys.argv[1])
@@ -210,8 +241,6 @@ def main():
     skip_unneeded_modules()
     defer_terminal_embed()
     defer_client_library()
-    # kernelbox_files (the files API) lives beside this launcher.
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from traitlets.config import Config
     from ipykernel.kernelapp import IPKernelApp
 
@@ -229,6 +258,10 @@ def main():
 
         def initialize(self, argv=None):
             super().initialize(argv)
+            kernelbox_startup.uninstall(startup)
+            if record_to:
+                kernelbox_startup.record(record_to)
+                os._exit(0)
             # What start-up made stays for the kernel's life: keep it out of every later
             # collection, then collect as usual.
             gc.freeze()

@@ -46,6 +46,28 @@ def test_modules_the_kernel_defers_load_in_full_when_used(kb):
         "('KernelManager', 'BlockingKernelClient', 'InteractiveShellEmbed', True, True)")
 
 
+def test_kernel_starts_from_its_recorded_modules_and_then_imports_as_usual(kb):
+    # The image keeps the code of the kernel's start-up modules in one file; a kernel must
+    # have used it, must not keep its finder after start-up, and the modules must look like
+    # ordinary ones (real files, source for tracebacks and inspect).
+    code = (
+        "import inspect, json, os, sys, traceback, ipykernel.kernelapp as ka\n"
+        "try:\n"
+        "    json.loads('')\n"
+        "except ValueError:\n"
+        "    tb = traceback.format_exc()\n"
+        "import colorsys\n"
+        "(type(ka.__loader__).__name__, os.path.isfile(ka.__file__),\n"
+        " 'def initialize' in inspect.getsource(ka.IPKernelApp.initialize),\n"
+        " 'raise JSONDecodeError' in tb,\n"
+        " [type(f).__name__ for f in sys.meta_path if type(f).__name__ == 'StartupFinder'],\n"
+        " type(colorsys.__loader__).__name__)"
+    )
+    res = kb.execute("startup-modules", code)
+    assert res["status"] == "success", res
+    assert res["return_value"] == "('_CodeLoader', True, True, True, [], 'SourceFileLoader')"
+
+
 def test_error_carries_traceback(kb):
     res = kb.execute("err", "def f():\n    return 1 / 0\nf()")
     assert res["status"] == "error"
