@@ -11,10 +11,12 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import types
 
 EXIT_BAD_CONNECTION = 78
 STREAM_FLUSH_CHARS = 256 * 1024
+IOPUB_WAIT_S = 2.0  # longest a reply waits for the iopub thread to send what came before
 STARTUP_MODULES = "startup-modules.bin"  # written by --record-startup when the image is built
 
 
@@ -81,8 +83,8 @@ def bound_stream_messages(limit=STREAM_FLUSH_CHARS):
     iostream.OutStream.write = write
 
 
-def quiet_execute_broadcasts():
-    """Leave out the two broadcasts of an execution that nobody reads.
+def streamline_execute_broadcasts():
+    """Broadcast only what kernelboxd reads of an execution, and its "idle" before the reply.
 
     For every execute_request ipykernel publishes on iopub a "busy" status and an
     execute_input echo of the code before any output. kernelboxd is this kernel's only
@@ -90,26 +92,72 @@ def quiet_execute_broadcasts():
     its reply (which carries the execution count), never those two, yet each would cost it a
     signature check and a parse, and cost the kernel a message. Every other request keeps its
     "busy" status (the start-up handshake looks for the broadcasts of kernel_info).
+
+    ipykernel sends the reply on shell and only then publishes "idle" through its iopub
+    thread, so the daemon is woken for the reply and woken again for the "idle". Here an
+    execution's "idle" is published first, and its reply is sent once the iopub thread has
+    handed everything before it to the socket: the daemon, woken by the reply, finds the
+    whole output and the "idle" already there and finishes in one turn.
     """
     from ipykernel.kernelbase import Kernel
 
     original_status = Kernel._publish_status
+    original_execute = Kernel.execute_request
+    Kernel._kernelbox_idle_sent = None  # msg_id of the request whose idle went out early
 
     def _publish_execute_input(self, code, parent, execution_count):
         pass
 
     def _publish_status(self, status, channel, parent=None):
-        if status == "busy":
+        if status in ("busy", "idle"):
             try:
-                msg = parent if parent is not None else self.get_parent(channel)
-                if msg["header"]["msg_type"] == "execute_request":
+                header = (parent if parent is not None else self.get_parent(channel))["header"]
+                if status == "busy" and header["msg_type"] == "execute_request":
+                    return None
+                if status == "idle" and header["msg_id"] == self._kernelbox_idle_sent:
+                    self._kernelbox_idle_sent = None
                     return None
             except Exception:  # an unexpected shape: publish as ipykernel would
                 pass
         return original_status(self, status, channel, parent)
 
+    async def execute_request(self, stream, ident, parent):
+        session = self.session
+        send = session.send
+
+        def send_reply_after_idle(target, msg_or_type, *args, **kwargs):
+            if target is stream and msg_or_type == "execute_reply":
+                session.__dict__.pop("send", None)
+                try:
+                    original_status(self, "idle", "shell", parent)
+                    self._kernelbox_idle_sent = parent["header"]["msg_id"]
+                    iopub_written(self)
+                except Exception:  # the reply goes out regardless, idle then comes later
+                    self._kernelbox_idle_sent = None
+            return send(target, msg_or_type, *args, **kwargs)
+
+        session.send = send_reply_after_idle
+        try:
+            return await original_execute(self, stream, ident, parent)
+        finally:
+            if session.__dict__.get("send") is send_reply_after_idle:
+                del session.send
+
     Kernel._publish_execute_input = _publish_execute_input
     Kernel._publish_status = _publish_status
+    Kernel.execute_request = execute_request
+
+
+def iopub_written(kernel, timeout=IOPUB_WAIT_S):
+    """Wait until the iopub thread has sent what was published before this call."""
+    thread = kernel.iopub_thread
+    if thread is None or not thread.thread.is_alive():
+        return
+    if threading.current_thread() is thread.thread:
+        return
+    done = threading.Event()
+    thread.schedule(done.set)
+    done.wait(timeout)
 
 
 def skip_unneeded_modules():
@@ -268,7 +316,7 @@ def main():
             gc.enable()
 
     bound_stream_messages()
-    quiet_execute_broadcasts()
+    streamline_execute_broadcasts()
     config = Config()
     config.Session.key = info["key"].encode("ascii")
     config.Session.signature_scheme = "hmac-sha256"
