@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -11,8 +12,52 @@
 #include "util/jwrite.h"
 #include "util/text.h"
 
+
 static enum log_level min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* The lines of a thread that batches (the event loop's), not yet written. */
+static __thread struct buf batch;
+static __thread bool batching;
+
+static void write_out(const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* nowhere left to report a failing log stream */
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+void log_batch_start(void)
+{
+    if (batching)
+        return;
+    buf_init(&batch, 2 * LOG_BATCH_MAX);
+    batching = true;
+}
+
+void log_flush(void)
+{
+    if (!batching || batch.len == 0)
+        return;
+    write_out(batch.data, batch.len);
+    batch.len = 0;
+}
+
+void log_batch_stop(void)
+{
+    if (!batching)
+        return;
+    log_flush();
+    buf_cleanup(&batch);
+    batching = false;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -78,9 +123,19 @@ void log_emit(enum log_level level, const struct log_ctx *ctx, const char *event
     }
     add_str(&w, "msg", msg);
     jw_lit(&w, "}\n");
-    /* One call per line keeps lines whole when several threads log at once. */
-    if (w.err == 0 && write(STDERR_FILENO, line.data, line.len) < 0) {
-        /* Nowhere left to report a failing log stream. */
+    if (w.err != 0) {
+        buf_cleanup(&line);
+        return;
+    }
+    /* Whole lines in one call each keep lines whole when several threads log at once. A
+     * batching thread's lines wait for its next flush, unless this is a warning or an error
+     * (which go out at once, with what came before them). */
+    if (batching && level < LOG_WARN && buf_append(&batch, line.data, line.len) == 0) {
+        if (batch.len >= LOG_BATCH_MAX)
+            log_flush();
+    } else {
+        log_flush();
+        write_out(line.data, line.len);
     }
     buf_cleanup(&line);
 }

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util/text.h"
 
 #define LOOP_MAX_EVENTS 128
@@ -363,14 +364,20 @@ int loop_run(struct loop *loop)
 {
     struct epoll_event events[LOOP_MAX_EVENTS];
 
+    /* The lines one turn logs (a request's and its execution's) go out in one write before
+     * the loop waits. */
+    log_batch_start();
     while (!atomic_load(&loop->stopping)) {
         int timeout = next_timeout(loop), n;
 
         loop->wake_soon = false;
+        if (timeout != 0)
+            log_flush();
         n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            log_batch_stop();
             return -errno;
         }
         for (int i = 0; i < n; i++) {
@@ -383,5 +390,6 @@ int loop_run(struct loop *loop)
         run_deferred(loop);
     }
     atomic_store(&loop->stopping, false); /* the stop is used up: a later call runs again */
+    log_batch_stop();
     return 0;
 }

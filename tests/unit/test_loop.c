@@ -632,6 +632,144 @@ static void test_prepare_shortens_wait(void **state)
     loop_free(p.loop);
 }
 
+/* Standard error replaced by a pipe whose read end does not block. */
+struct captured {
+    int read_fd;
+    int saved_stderr;
+};
+
+static void capture_stderr(struct captured *c)
+{
+    int fds[2];
+
+    assert_int_equal(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    c->saved_stderr = dup(STDERR_FILENO);
+    assert_true(c->saved_stderr >= 0);
+    assert_int_equal(dup2(fds[1], STDERR_FILENO), STDERR_FILENO);
+    close(fds[1]);
+    c->read_fd = fds[0];
+}
+
+static void release_stderr(struct captured *c)
+{
+    assert_int_equal(dup2(c->saved_stderr, STDERR_FILENO), STDERR_FILENO);
+    close(c->saved_stderr);
+    close(c->read_fd);
+}
+
+/* Everything waiting in the pipe (up to cap - 1 bytes), NUL-terminated; its length. */
+static size_t drain(struct captured *c, char *out, size_t cap)
+{
+    size_t len = 0;
+
+    for (;;) {
+        ssize_t n = read(c->read_fd, out + len, cap - 1 - len);
+
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    out[len] = '\0';
+    return len;
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void test_log_batch_keeps_lines_until_flushed(void **state)
+{
+    static char out[65536];
+    struct captured c;
+
+    (void)state;
+    log_set_level(LOG_INFO);
+    capture_stderr(&c);
+    log_batch_start();
+    log_info(NULL, "test.one", "first");
+    log_debug(NULL, "test.hidden", "below the level");
+    log_info(NULL, "test.two", "second");
+    assert_int_equal(drain(&c, out, sizeof(out)), 0);
+    log_flush();
+    drain(&c, out, sizeof(out));
+    assert_int_equal(count_lines(out), 2);
+    assert_non_null(strstr(out, "\"msg\":\"first\"}\n{"));
+    assert_non_null(strstr(out, "\"msg\":\"second\"}\n"));
+    assert_null(strstr(out, "below the level"));
+
+    /* A warning goes out at once, after what waited. */
+    log_info(NULL, "test.three", "third");
+    log_warn(NULL, "test.warn", "careful");
+    drain(&c, out, sizeof(out));
+    assert_int_equal(count_lines(out), 2);
+    assert_true(strstr(out, "third") < strstr(out, "careful"));
+
+    /* A full batch is written without waiting for a flush. */
+    for (int i = 0; i < 200; i++)
+        log_info(NULL, "test.many", "line %03d of a long run of lines that fills the batch", i);
+    assert_true(drain(&c, out, sizeof(out)) >= LOG_BATCH_MAX);
+    log_batch_stop();
+    assert_true(drain(&c, out, sizeof(out)) > 0);
+    assert_non_null(strstr(out, "line 199 of"));
+
+    /* Not batching: each line at once. */
+    log_info(NULL, "test.after", "unbatched");
+    drain(&c, out, sizeof(out));
+    assert_non_null(strstr(out, "unbatched"));
+    release_stderr(&c);
+}
+
+struct logging_turn {
+    struct loop *loop;
+    struct loop_defer defer;
+    struct loop_timer check;
+    struct captured *c;
+    char seen[4096];
+};
+
+static void log_in_turn(struct loop_defer *d)
+{
+    (void)d;
+    log_info(NULL, "test.turn", "logged in a turn");
+}
+
+static void check_after_wait(struct loop_timer *t)
+{
+    struct logging_turn *lt = LIST_CONTAINER(t, struct logging_turn, check);
+
+    drain(lt->c, lt->seen, sizeof(lt->seen));
+    loop_stop(lt->loop);
+}
+
+static void test_loop_writes_its_lines_before_it_waits(void **state)
+{
+    struct logging_turn lt;
+    struct captured c;
+
+    (void)state;
+    memset(&lt, 0, sizeof(lt));
+    log_set_level(LOG_INFO);
+    capture_stderr(&c);
+    lt.c = &c;
+    lt.loop = loop_new();
+    list_init(&lt.defer.node);
+    lt.defer.fn = log_in_turn;
+    loop_defer(lt.loop, &lt.defer);
+    /* The loop logs in its first turn, then waits 20 ms for the timer: the line must be in
+     * the pipe by then. */
+    loop_timer_init(&lt.check, check_after_wait);
+    loop_timer_start(lt.loop, &lt.check, now_ms() + 20);
+    assert_int_equal(loop_run(lt.loop), 0);
+    assert_non_null(strstr(lt.seen, "logged in a turn"));
+    loop_free(lt.loop);
+    release_stderr(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +783,8 @@ int main(void)
         cmocka_unit_test(test_stop_from_thread),
         cmocka_unit_test(test_posts_from_many_threads_all_run_in_order),
         cmocka_unit_test(test_prepare_shortens_wait),
+        cmocka_unit_test(test_log_batch_keeps_lines_until_flushed),
+        cmocka_unit_test(test_loop_writes_its_lines_before_it_waits),
     };
 
     return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
