@@ -17,7 +17,9 @@ import types
 EXIT_BAD_CONNECTION = 78
 STREAM_FLUSH_CHARS = 256 * 1024
 IOPUB_WAIT_S = 2.0  # longest a reply waits for the iopub thread to send what came before
-STARTUP_MODULES = "startup-modules.bin"  # written by --record-startup when the image is built
+# Written by --record-startup when the image is built; not on sys.path, so that writing it
+# leaves the directories the record depends on as they were.
+STARTUP_MODULES = "/usr/local/share/kernelbox/startup-modules.bin"
 
 
 def load_connection(path):
@@ -267,17 +269,23 @@ def main():
         # Image build: start a kernel as a session would, then store its modules and stop.
         record_to = sys.argv[2]
         sys.argv[1:] = [recording_connection()]
-    if len(sys.argv) != 2:
-        print("usage: kernelbox-kernel CONNECTION_FILE", file=sys.stderr)
-        sys.exit(2)
     # kernelbox_files (the files API) and kernelbox_startup live beside this launcher.
     here = os.path.dirname(os.path.abspath(__file__))
     if here not in sys.path:
         sys.path.insert(0, here)
     import kernelbox_startup
 
-    startup = None if record_to else kernelbox_startup.install(
-        os.path.join(here, STARTUP_MODULES))
+    if sys.argv[1:] == ["--check-startup"]:
+        # Image build: would a session's kernel use the recorded modules?
+        sys.exit(0 if kernelbox_startup.install(STARTUP_MODULES) is not None else 1)
+    if len(sys.argv) != 2:
+        print("usage: kernelbox-kernel CONNECTION_FILE", file=sys.stderr)
+        sys.exit(2)
+    startup = directories = None
+    if record_to:
+        directories = kernelbox_startup.directory_times()
+    else:
+        startup = kernelbox_startup.install(STARTUP_MODULES)
     # Sockets the kernel binds must be reachable by the daemon's group, nothing more.
     os.umask(0o007)
     info = load_connection(sys.argv[1])
@@ -308,7 +316,7 @@ def main():
             super().initialize(argv)
             kernelbox_startup.uninstall(startup)
             if record_to:
-                kernelbox_startup.record(record_to)
+                kernelbox_startup.record(record_to, directories)
                 os._exit(0)
             # What start-up made stays for the kernel's life: keep it out of every later
             # collection, then collect as usual.

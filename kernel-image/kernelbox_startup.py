@@ -16,8 +16,13 @@ the file-system calls. `uninstall()` removes the finder once the kernel is set u
 every import made by user code is an ordinary one.
 
 The file is only used when it was written by this Python (its bytecode magic number is
-checked); anything unexpected in it turns the whole file down, and a kernel then starts the
-usual way.
+checked) with the same sys.path, whose directories must all be as they were then (their
+modification times: a package added to or removed from any of them, in an image built on
+this one say, turns the whole file down). A module is served only while its file has the
+size and modification time it had when recorded, the rule Python applies to its own
+bytecode cache; otherwise it is imported the usual way. Times are compared in whole
+seconds, as the bytecode cache does: an image layer keeps no finer times. Anything unexpected in the file
+turns it down whole, and a kernel then starts the usual way.
 """
 
 import importlib.machinery
@@ -26,7 +31,7 @@ import marshal
 import os
 import sys
 
-FORMAT = b"kernelbox-startup-1\n"
+FORMAT = b"kernelbox-startup-2\n"
 SOURCE, PACKAGE, EXTENSION = "source", "package", "extension"
 
 
@@ -58,12 +63,18 @@ class StartupFinder:
         entry = self._table.pop(fullname, None)
         if entry is None:
             return None
-        kind, origin, code = entry
+        kind, origin, code, mtime, size = entry
         if path is not None:
             # A submodule is only ours while its package still searches the recorded place.
             parent = os.path.dirname(os.path.dirname(origin) if kind == PACKAGE else origin)
             if parent not in path:
                 return None
+        try:
+            st = os.stat(origin)
+        except OSError:
+            return None
+        if int(st.st_mtime) != mtime or st.st_size != size:
+            return None  # the file changed since it was recorded
         if kind == EXTENSION:
             loader = importlib.machinery.ExtensionFileLoader(fullname, origin)
             return importlib.util.spec_from_file_location(fullname, origin, loader=loader)
@@ -76,16 +87,27 @@ class StartupFinder:
         pass
 
 
+def directory_times():
+    """Each sys.path entry with its directory's modification time (None: no directory)."""
+    times = []
+    for entry in sys.path:
+        try:
+            times.append((entry, int(os.stat(entry or ".").st_mtime)))
+        except OSError:
+            times.append((entry, None))
+    return times
+
+
 def _valid(table):
     if not isinstance(table, dict):
         return False
     for name, entry in table.items():
-        if not (isinstance(name, str) and isinstance(entry, tuple) and len(entry) == 3):
+        if not (isinstance(name, str) and isinstance(entry, tuple) and len(entry) == 5):
             return False
-        kind, origin, code = entry
+        kind, origin, code, mtime, size = entry
         if kind not in (SOURCE, PACKAGE, EXTENSION) or not isinstance(origin, str):
             return False
-        if not os.path.isabs(origin):
+        if not os.path.isabs(origin) or type(mtime) is not int or type(size) is not int:
             return False
         if kind == EXTENSION and code is not None:
             return False
@@ -105,8 +127,13 @@ def install(path):
     if not data.startswith(header):
         return None
     try:
-        table = marshal.loads(memoryview(data)[len(header):])
+        recorded = marshal.loads(memoryview(data)[len(header):])
     except (EOFError, ValueError, TypeError):
+        return None
+    if not (isinstance(recorded, tuple) and len(recorded) == 2):
+        return None
+    directories, table = recorded
+    if not isinstance(directories, list) or directories != directory_times():
         return None
     if not _valid(table):
         return None
@@ -126,23 +153,31 @@ def uninstall(finder):
     finder._table.clear()
 
 
-def record(path):
-    """Write the code of every module imported so far, as a normal import found it."""
+def record(path, directories):
+    """Write the code of every module imported so far, as a normal import found it.
+
+    directories is what directory_times() said at the point where install() is called.
+    """
     table = {}
     for name, module in sorted(sys.modules.items()):
         spec = getattr(module, "__spec__", None)
         if spec is None or spec.name != name or not spec.has_location or spec.origin is None:
             continue
         loader = spec.loader
+        try:
+            st = os.stat(spec.origin)
+        except OSError:
+            continue
         if type(loader) is importlib.machinery.ExtensionFileLoader:
-            table[name] = (EXTENSION, spec.origin, None)
+            table[name] = (EXTENSION, spec.origin, None, int(st.st_mtime), st.st_size)
         elif type(loader) in (importlib.machinery.SourceFileLoader, _CodeLoader):
             fresh = importlib.machinery.SourceFileLoader(name, spec.origin)
             kind = PACKAGE if spec.submodule_search_locations is not None else SOURCE
             if kind == PACKAGE and os.path.basename(spec.origin) != "__init__.py":
                 continue
-            table[name] = (kind, spec.origin, fresh.get_code(name))
-    data = FORMAT + importlib.util.MAGIC_NUMBER + marshal.dumps(table)
+            table[name] = (kind, spec.origin, fresh.get_code(name), int(st.st_mtime), st.st_size)
+    recorded = (directories, table)
+    data = FORMAT + importlib.util.MAGIC_NUMBER + marshal.dumps(recorded)
     temporary = path + ".tmp"
     with open(temporary, "wb") as handle:
         handle.write(data)

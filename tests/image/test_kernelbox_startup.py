@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -19,7 +20,8 @@ def run_python(code, cwd):
     """Run code in a fresh interpreter that finds kernelbox_startup; its stdout."""
     env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": os.path.abspath(IMAGE_DIR)}
-    done = subprocess.run([sys.executable, "-s", "-c", textwrap.dedent(code)], cwd=cwd,
+    # The working directory is on sys.path (''): one of its own, which nothing writes to.
+    done = subprocess.run([sys.executable, "-s", "-c", textwrap.dedent(code)], cwd=cwd / "cwd",
                           env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -34,26 +36,36 @@ def tree(tmp_path):
     (lib / "pkgx" / "sub.py").write_text(
         "def fail():\n    raise ValueError('from sub')  # the recorded line\n\nWHO = 'sub'\n")
     (lib / "topx.py").write_text("WHO = 'top'\n")
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "out").mkdir()
     return tmp_path
 
 
+def age(*paths):
+    """Date paths ten seconds back: times are compared in whole seconds, and a change made
+    by a test just after recording must not fall in the recorded second."""
+    when = time.time() - 10
+    for path in paths:
+        os.utime(path, (when, when))
+
+
 def record(tree, extra=""):
+    lib = tree / "lib"
+    age(*lib.rglob("*"), lib)
     run_python(f"""
         import sys
         sys.path.insert(0, {str(tree / 'lib')!r})
+        import kernelbox_startup
+        directories = kernelbox_startup.directory_times()
         import pkgx.sub, topx, _ssl
         {extra}
-        import kernelbox_startup
-        kernelbox_startup.record({str(tree / 'startup.bin')!r})
+        kernelbox_startup.record({str(tree / 'out' / 'startup.bin')!r}, directories)
     """, tree)
-    return tree / "startup.bin"
+    return tree / "out" / "startup.bin"
 
 
 def test_recorded_modules_load_from_the_file_with_their_real_names_and_places(tree):
     bundle = record(tree)
-    # Change the sources after recording: what runs must be the recorded code, while the
-    # source text (tracebacks, inspect) still comes from the real files.
-    (tree / "lib" / "topx.py").write_text("WHO = 'changed'\n")
     out = run_python(f"""
         import importlib.machinery, inspect, os, sys, traceback
         sys.path.insert(0, {str(tree / 'lib')!r})
@@ -79,28 +91,43 @@ def test_recorded_modules_load_from_the_file_with_their_real_names_and_places(tr
             assert "# the recorded line" in traceback.format_exc()
         kernelbox_startup.uninstall(finder)
         assert finder not in sys.meta_path
-        # After start-up imports are ordinary: a reload reads the file as it is now.
-        import importlib
-        assert importlib.reload(topx).WHO == "changed"
         print("ok")
     """, tree)
     assert out == "ok\n"
 
 
-def test_modules_outside_the_record_and_moved_packages_load_the_usual_way(tree):
+def test_a_file_changed_since_the_record_is_imported_from_the_file(tree):
     bundle = record(tree)
+    # Rewritten in place (the directory itself does not change): same name, other content.
+    topx = tree / "lib" / "topx.py"
+    topx.write_text("WHO = 'changed, and longer'\n")
+    out = run_python(f"""
+        import sys
+        sys.path.insert(0, {str(tree / 'lib')!r})
+        import kernelbox_startup
+        assert kernelbox_startup.install({str(bundle)!r}) is not None
+        import topx, pkgx.sub
+        print(topx.WHO, type(topx.__loader__).__name__, type(pkgx.sub.__loader__).__name__)
+    """, tree)
+    assert out == "changed, and longer SourceFileLoader _CodeLoader\n"
+
+
+def test_modules_outside_the_record_and_moved_packages_load_the_usual_way(tree):
     (tree / "lib" / "other.py").write_text("WHO = 'other'\n")
     elsewhere = tree / "elsewhere" / "pkgx"
     elsewhere.mkdir(parents=True)
     (elsewhere / "sub.py").write_text("WHO = 'elsewhere'\n")
+    bundle = record(tree)
     out = run_python(f"""
         import sys
         sys.path.insert(0, {str(tree / 'lib')!r})
         import kernelbox_startup
         finder = kernelbox_startup.install({str(bundle)!r})
+        assert finder is not None
         import other
         assert type(other.__loader__).__name__ == "SourceFileLoader"
         import pkgx
+        assert type(pkgx.__loader__).__name__ == "_CodeLoader"
         # The package now searches another place: its recorded submodule is not served.
         pkgx.__path__[:] = [{str(elsewhere)!r}]
         import pkgx.sub
@@ -132,7 +159,7 @@ def test_aliases_and_modules_without_a_file_are_not_recorded(tree):
         import marshal, importlib.util, kernelbox_startup
         data = open({str(bundle)!r}, "rb").read()
         header = kernelbox_startup.FORMAT + importlib.util.MAGIC_NUMBER
-        table = marshal.loads(data[len(header):])
+        directories, table = marshal.loads(data[len(header):])
         print(sorted(n for n in ("alias_of_topx", "os.path", "sys", "topx", "pkgx", "pkgx.sub",
                                  "_ssl") if n in table))
         print(table["pkgx"][0], table["pkgx.sub"][0], table["_ssl"][0], table["_ssl"][2])
@@ -142,24 +169,37 @@ def test_aliases_and_modules_without_a_file_are_not_recorded(tree):
 
 @pytest.mark.parametrize("damage", [
     "missing", "empty", "other-format", "other-python", "truncated", "garbage",
-    "not-a-dict", "bad-entry", "relative-origin", "extension-with-code", "source-without-code",
+    "not-a-pair", "not-a-dict", "bad-entry", "relative-origin", "extension-with-code",
+    "source-without-code", "bad-time", "other-sys-path", "package-added", "package-removed",
 ])
-def test_a_damaged_or_foreign_file_is_turned_down_whole(tree, damage):
+def test_a_damaged_foreign_or_outdated_file_is_turned_down_whole(tree, damage):
+    (tree / "lib" / "gone.py").write_text("WHO = 'gone'\n")
     bundle = record(tree)
+    if damage == "package-added":
+        (tree / "lib" / "newcomer.py").write_text("WHO = 'new'\n")
+    elif damage == "package-removed":
+        (tree / "lib" / "gone.py").unlink()
     out = run_python(f"""
         import importlib.util, marshal, os, sys
+        sys.path.insert(0, {str(tree / 'lib')!r})
+        if {damage!r} == "other-sys-path":
+            sys.path.insert(0, {str(tree)!r})
         import kernelbox_startup as ks
         path = {str(bundle)!r}
         data = open(path, "rb").read()
         header = ks.FORMAT + importlib.util.MAGIC_NUMBER
-        table = marshal.loads(data[len(header):])
+        directories, table = marshal.loads(data[len(header):])
         code = table["topx"][2]
         body = {{
-            "not-a-dict": [1, 2],
-            "bad-entry": {{"topx": ("source", "/x/topx.py")}},
-            "relative-origin": {{"topx": ("source", "topx.py", code)}},
-            "extension-with-code": {{"_ssl": ("extension", "/x/_ssl.so", code)}},
-            "source-without-code": {{"topx": ("source", "/x/topx.py", None)}},
+            "not-a-pair": [directories, table],
+            "not-a-dict": (directories, [1, 2]),
+            "bad-entry": (directories, {{"topx": ("source", "/x/topx.py", code, 1)}}),
+            "relative-origin": (directories, {{"topx": ("source", "topx.py", code, 1, 2)}}),
+            "extension-with-code":
+                (directories, {{"_ssl": ("extension", "/x/_ssl.so", code, 1, 2)}}),
+            "source-without-code":
+                (directories, {{"topx": ("source", "/x/topx.py", None, 1, 2)}}),
+            "bad-time": (directories, {{"topx": ("source", "/x/topx.py", code, 1.5, 2)}}),
         }}
         damage = {damage!r}
         if damage == "missing":
@@ -174,7 +214,7 @@ def test_a_damaged_or_foreign_file_is_turned_down_whole(tree, damage):
             data = data[:len(data) // 2]
         elif damage == "garbage":
             data = header + bytes(range(256)) * 4
-        else:
+        elif damage in body:
             data = header + marshal.dumps(body[damage])
         if damage != "missing":
             open(path, "wb").write(data)
