@@ -12,7 +12,6 @@
 #include "util/jwrite.h"
 #include "util/text.h"
 
-
 static enum log_level min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 

@@ -76,7 +76,6 @@ static bool plain8(const unsigned char *p)
     return ((ctrl | quote | bslash | x) & highs) == 0;
 }
 
-/* A string, s->p at its opening quote. Sets *escaped when it holds a backslash. */
 #ifdef __SSE2__
 /* The bytes of the sixteen at p that are not plain, as a mask (bit i for p[i]): a '"', a
  * '\\', or below 0x20 or from 0x80 up (both are below 0x20 as signed bytes). */
@@ -91,6 +90,7 @@ static unsigned special16(const unsigned char *p)
 }
 #endif
 
+/* A string, s->p at its opening quote. Sets *escaped when it holds a backslash. */
 static bool string(struct scan *s, bool *escaped)
 {
     *escaped = false;
