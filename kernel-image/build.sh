@@ -14,7 +14,8 @@ mirror=${KERNELBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 say() { printf 'kernel-image: %s\n' "$*" >&2; }
 
 content_hash() {
-    (cd "$here" && cat Dockerfile kernelbox-kernel.py kernelbox_files.py kernelbox_startup.py build.sh &&
+    (cd "$here" &&
+        cat Dockerfile kernelbox-kernel.py kernelbox_files.py kernelbox_startup.py build.sh &&
         printf '%s' "$base") |
         sha256sum | cut -c1-16
 }

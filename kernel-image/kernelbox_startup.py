@@ -7,13 +7,13 @@ file system served from user space (fuse-overlayfs, which Docker uses where over
 be mounted) each call costs 0.1 to 0.5 ms, which makes that second the bulk of a new
 session's start.
 
-When the image is built, the launcher runs once in record mode; `write()` then stores the
-code of every module it imported, with the file each came from, in one marshal file next to
-the launcher. At start-up `install()` reads that file in a single read and puts a finder in
-front of the import system that serves exactly those modules: same file names, same
-packages, same code as a normal import of the same read-only files would give, only without
-the file-system calls. `uninstall()` removes the finder once the kernel is set up, so that
-every import made by user code is an ordinary one.
+When the image is built, the launcher runs once in record mode; `record()` then stores the
+code of every module it imported, with the file each came from, in one marshal file. At
+start-up `install()` reads that file in a single read and puts a finder in front of the
+import system that serves exactly those modules: same file names, same packages, same code
+as a normal import of the same read-only files would give, only without most of the
+file-system calls. `uninstall()` removes the finder once the kernel is set up, so that every
+import made by user code is an ordinary one.
 
 The file is only used when it was written by this Python (its bytecode magic number is
 checked) with the same sys.path, whose directories must all be as they were then (their
@@ -21,8 +21,8 @@ modification times: a package added to or removed from any of them, in an image 
 this one say, turns the whole file down). A module is served only while its file has the
 size and modification time it had when recorded, the rule Python applies to its own
 bytecode cache; otherwise it is imported the usual way. Times are compared in whole
-seconds, as the bytecode cache does: an image layer keeps no finer times. Anything unexpected in the file
-turns it down whole, and a kernel then starts the usual way.
+seconds, as the bytecode cache does: an image layer keeps no finer times. Anything
+unexpected in the file turns it down whole, and a kernel then starts the usual way.
 """
 
 import importlib.machinery
@@ -30,6 +30,7 @@ import importlib.util
 import marshal
 import os
 import sys
+import types
 
 FORMAT = b"kernelbox-startup-2\n"
 SOURCE, PACKAGE, EXTENSION = "source", "package", "extension"
@@ -54,7 +55,7 @@ class _CodeLoader(importlib.machinery.SourceFileLoader):
 
 
 class StartupFinder:
-    """Finds the recorded modules without touching the file system; None for any other."""
+    """Finds the recorded modules with one stat each; None for any other."""
 
     def __init__(self, table):
         self._table = table
@@ -111,7 +112,7 @@ def _valid(table):
             return False
         if kind == EXTENSION and code is not None:
             return False
-        if kind != EXTENSION and not isinstance(code, type(_valid.__code__)):
+        if kind != EXTENSION and not isinstance(code, types.CodeType):
             return False
     return True
 
@@ -170,7 +171,7 @@ def record(path, directories):
             continue
         if type(loader) is importlib.machinery.ExtensionFileLoader:
             table[name] = (EXTENSION, spec.origin, None, int(st.st_mtime), st.st_size)
-        elif type(loader) in (importlib.machinery.SourceFileLoader, _CodeLoader):
+        elif type(loader) is importlib.machinery.SourceFileLoader:
             fresh = importlib.machinery.SourceFileLoader(name, spec.origin)
             kind = PACKAGE if spec.submodule_search_locations is not None else SOURCE
             if kind == PACKAGE and os.path.basename(spec.origin) != "__init__.py":
@@ -182,4 +183,3 @@ def record(path, directories):
     with open(temporary, "wb") as handle:
         handle.write(data)
     os.replace(temporary, path)
-    return len(table)
