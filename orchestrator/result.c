@@ -65,8 +65,9 @@ struct result {
     struct capped_text err;
     char *error; /* JSON text of {ename, evalue, traceback}, or NULL */
     size_t error_len;
-    const char *return_value; /* the last execute_result item's text (borrowed); NULL: null */
+    const char *return_value; /* the last execute_result's text (borrowed); NULL: null */
     size_t return_value_len;
+    char *kept_return_value; /* that text, when outputs[] had no room for its item */
     long execution_count; /* -1 until known */
     struct item **items;
     size_t nitems;
@@ -196,6 +197,7 @@ void result_free(struct result *r)
     buf_cleanup(&r->out.buf);
     buf_cleanup(&r->err.buf);
     free(r->error);
+    free(r->kept_return_value);
     for (size_t i = 0; i < r->nitems; i++)
         item_free(r->items[i]);
     free(r->items);
@@ -300,6 +302,28 @@ static void take_count(struct result *r, const struct jscan_value *v)
         r->execution_count = (long)count;
 }
 
+/* outputs[] is full (the output budget), yet the execution's value is still its answer: keep
+ * its text/plain, capped like any text, outside the list. */
+static void keep_return_value(struct result *r, const struct jscan_value *data)
+{
+    static const char *const plain_name[] = {"text/plain"};
+    struct jscan_value plain;
+    size_t len = 0, kept = 0;
+    char *text;
+
+    if (jscan_members(data->text, data->len, WIRE_JSON_DEPTH, plain_name, 1, &plain) != 0 ||
+        plain.type != JSCAN_STRING)
+        return;
+    text = jscan_string_dup(&plain, &len);
+    text = cap_text(r, r->char_limit, text, len, &kept);
+    if (text == NULL)
+        return;
+    free(r->kept_return_value);
+    r->kept_return_value = text;
+    r->return_value = text;
+    r->return_value_len = kept;
+}
+
 static void add_rich(struct result *r, enum item_kind kind, const struct wire_msg *msg)
 {
     static const char *const names[] = {"data", "metadata", "transient", "execution_count"};
@@ -309,8 +333,15 @@ static void add_rich(struct result *r, enum item_kind kind, const struct wire_ms
 
     r->last_stream = NULL;
     wire_msg_content_members(msg, names, 4, v);
-    if (v[0].type != JSCAN_OBJECT || !take_budget(r, msg->content_len))
+    if (v[0].type != JSCAN_OBJECT)
         return;
+    if (kind == ITEM_EXECUTE_RESULT)
+        take_count(r, &v[3]);
+    if (!take_budget(r, msg->content_len)) {
+        if (kind == ITEM_EXECUTE_RESULT)
+            keep_return_value(r, &v[0]);
+        return;
+    }
     it = new_item(r, kind);
     if (it == NULL)
         return;
@@ -337,8 +368,6 @@ static void add_rich(struct result *r, enum item_kind kind, const struct wire_ms
             r->return_value_len = it->text_len;
         }
     }
-    if (kind == ITEM_EXECUTE_RESULT)
-        take_count(r, &v[3]);
 }
 
 /* {"ename": ..., "evalue": ..., "traceback": [ with the two names given. */

@@ -139,6 +139,21 @@ def test_large_output_keeps_the_daemon_answering(kb):
     assert kb.get("/health", auth=False).status == 200
 
 
+def test_the_value_survives_a_full_outputs_list(kb):
+    # 1200 displays fill outputs[] (1000 items); the cell's value is still the answer.
+    code = ("from IPython.display import display\n"
+            "for i in range(1200):\n"
+            "    display(i)\n"
+            "6 * 7")
+    res = kb.execute("many-displays", code, timeout=60)
+    assert res["status"] == "success", res["status"]
+    assert res["truncated"] is True
+    assert len(res["outputs"]) == 1000
+    assert [o["text"] for o in res["outputs"][:3]] == ["0", "1", "2"]
+    assert res["return_value"] == "42"
+    assert res["execution_count"] >= 1
+
+
 def test_concurrent_executes_on_one_session_run_in_arrival_order(kb):
     kb.execute("order", "seq = []")
     n = 8

@@ -593,6 +593,45 @@ static void test_max_outputs(void **state)
     res = render(r);
     assert_int_equal(noutputs(res), RESULT_MAX_OUTPUTS);
     assert_string_equal(get_s(res, "output"), "late");
+    assert_null(get(res, "return_value"));
+    json_object_put(res);
+
+    /* The execution's value is its answer: kept without an item, capped like any text, and
+     * the last one wins. */
+    feed(r, "execute_result",
+         "{\"data\":{\"text/plain\":\"41\"},\"metadata\":{},\"execution_count\":8}");
+    feed(r, "execute_result",
+         "{\"data\":{\"text/plain\":\"42\"},\"metadata\":{},\"execution_count\":9}");
+    res = render(r);
+    assert_int_equal(noutputs(res), RESULT_MAX_OUTPUTS);
+    assert_string_equal(get_s(res, "return_value"), "42");
+    assert_int_equal(json_object_get_int64(get(res, "execution_count")), 9);
+    assert_true(truncated(res));
+    json_object_put(res);
+    result_free(r);
+
+    r = result_new(100);
+    for (int i = 0; i < RESULT_MAX_OUTPUTS; i++)
+        feed(r, "display_data", "{\"data\":{\"text/plain\":\"x\"},\"metadata\":{}}");
+    {
+        char *big = repeat("7", 500), content[700];
+
+        snprintf(content, sizeof(content),
+                 "{\"data\":{\"text/plain\":\"%s\"},\"metadata\":{}}", big);
+        feed(r, "execute_result", content);
+        res = render(r);
+        check_cut(get_s(res, "return_value"), 100, big);
+        json_object_put(res);
+        free(big);
+    }
+    /* Without text/plain there is no value to give. */
+    result_free(r);
+    r = result_new(100);
+    for (int i = 0; i < RESULT_MAX_OUTPUTS; i++)
+        feed(r, "display_data", "{\"data\":{\"text/plain\":\"x\"},\"metadata\":{}}");
+    feed(r, "execute_result", "{\"data\":{\"image/png\":\"AAAA\"},\"metadata\":{}}");
+    res = render(r);
+    assert_null(get(res, "return_value"));
     json_object_put(res);
     result_free(r);
 }
