@@ -15,7 +15,7 @@ say() { printf 'kernel-image: %s\n' "$*" >&2; }
 
 content_hash() {
     (cd "$here" &&
-        cat Dockerfile kernelbox-kernel.py kernelbox_files.py kernelbox_startup.py build.sh &&
+        cat Dockerfile kernelbox-kernel.py kernelbox_files.py kernelbox_startup.py kernelbox_paths.py build.sh &&
         printf '%s' "$base") |
         sha256sum | cut -c1-16
 }

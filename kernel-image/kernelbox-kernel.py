@@ -286,6 +286,11 @@ def main():
         directories = kernelbox_startup.directory_times()
     else:
         startup = kernelbox_startup.install(STARTUP_MODULES)
+        # What the record does not hold (a user's imports) is found without a file-system
+        # call per import in the image's read-only directories.
+        import kernelbox_paths
+
+        kernelbox_paths.install()
     # Sockets the kernel binds must be reachable by the daemon's group, nothing more.
     os.umask(0o007)
     info = load_connection(sys.argv[1])

@@ -68,6 +68,30 @@ def test_kernel_starts_from_its_recorded_modules_and_then_imports_as_usual(kb):
     assert res["return_value"] == "('_CodeLoader', True, True, True, [], 'SourceFileLoader')"
 
 
+def test_image_directories_are_listed_once_and_writable_ones_as_usual(kb):
+    # The image's read-only directories are served from one listing each; the working
+    # directory and /tmp keep Python's own finder, so new modules there are found.
+    code = (
+        "import importlib, os, sys\n"
+        "import pandas, email.mime.text\n"
+        "cache = sys.path_importer_cache\n"
+        "open('mine_here.py', 'w').write('WHO = 1\\n')\n"
+        "os.makedirs('/tmp/extra', exist_ok=True)\n"
+        "open('/tmp/extra/mine_there.py', 'w').write('WHO = 2\\n')\n"
+        "sys.path.append('/tmp/extra')\n"
+        "importlib.invalidate_caches()\n"
+        "import mine_here, mine_there\n"
+        "(type(cache[os.path.dirname(os.path.dirname(pandas.__file__))]).__name__,\n"
+        " type(cache[os.path.dirname(os.path.dirname(email.mime.text.__file__))]).__name__,\n"
+        " type(cache[os.getcwd()]).__name__, type(cache['/tmp/extra']).__name__,\n"
+        " mine_here.WHO + mine_there.WHO, pandas.DataFrame({'a': [1, 2]}).a.sum())"
+    )
+    res = kb.execute("read-only-finder", code, timeout=60)
+    assert res["status"] == "success", res
+    assert res["return_value"] == (
+        "('ReadOnlyFileFinder', 'ReadOnlyFileFinder', 'FileFinder', 'FileFinder', 3, 3)")
+
+
 def test_error_carries_traceback(kb):
     res = kb.execute("err", "def f():\n    return 1 / 0\nf()")
     assert res["status"] == "error"
