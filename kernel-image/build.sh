@@ -15,7 +15,8 @@ say() { printf 'kernel-image: %s\n' "$*" >&2; }
 
 content_hash() {
     (cd "$here" &&
-        cat Dockerfile kernelbox-kernel.py kernelbox_files.py kernelbox_startup.py kernelbox_paths.py build.sh &&
+        cat Dockerfile kernelbox-kernel.py kernelbox_files.py kernelbox_startup.py kernelbox_paths.py \
+            kernelbox_messages.py build.sh &&
         printf '%s' "$base") |
         sha256sum | cut -c1-16
 }

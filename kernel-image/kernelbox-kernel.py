@@ -334,6 +334,8 @@ def main():
     config.Session.key = info["key"].encode("ascii")
     config.Session.signature_scheme = "hmac-sha256"
     config.Session.username = "kernel"
+    # Lone surrogates in output become U+FFFD instead of invalid UTF-8 or a lost message.
+    config.Session.packer = "kernelbox_messages.utf8_json_packer"
     app_config = config.IPKernelApp
     app_config.transport = "ipc"
     app_config.ip = info["ip"]

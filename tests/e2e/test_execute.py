@@ -178,6 +178,28 @@ def test_the_value_survives_a_full_outputs_list(kb):
     assert res["execution_count"] >= 1
 
 
+def test_text_utf8_cannot_hold_is_replaced_not_lost(kb):
+    # Lone surrogates (a file name that is not UTF-8, bytes decoded with surrogateescape)
+    # come out as U+FFFD, with the rest of the text printed beside them.
+    code = ("import os, sys\n"
+            "name = os.fsdecode(b'caf\\xe9.txt')\n"
+            "print('before', name, '\\ud800', 'after')\n"
+            "sys.stderr.write('err \\udcff\\n')\n"
+            "from IPython.display import display\n"
+            "display({'text/plain': 'shown \\ud83d'}, raw=True)\n"
+            "name")
+    res = kb.execute("surrogates", code)
+    assert res["status"] == "success", res
+    assert res["output"] == "before caf\ufffd.txt \ufffd after\n"
+    assert res["stderr"] == "err \ufffd\n"
+    assert [o["text"] for o in res["outputs"] if o["kind"] == "display_data"] == [
+        "shown \ufffd"]
+    assert res["return_value"] == "'caf\\udce9.txt'"
+    # The kernel logged nothing about it either, and still answers.
+    assert "Traceback" not in res["stderr"]
+    assert kb.execute("surrogates", "1 + 1")["return_value"] == "2"
+
+
 def test_concurrent_executes_on_one_session_run_in_arrival_order(kb):
     kb.execute("order", "seq = []")
     n = 8
