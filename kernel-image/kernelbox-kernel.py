@@ -16,6 +16,7 @@ import types
 
 EXIT_BAD_CONNECTION = 78
 STREAM_FLUSH_CHARS = 256 * 1024
+SCRIPT_LINE_PIECE = 64 * 1024  # longest line %%bash output is read in at once
 IOPUB_WAIT_S = 2.0  # longest a reply waits for the iopub thread to send what came before
 # Written by --record-startup when the image is built; not on sys.path, so that writing it
 # leaves the directories the record depends on as they were.
@@ -83,6 +84,79 @@ def bound_stream_messages(limit=STREAM_FLUSH_CHARS):
         return written
 
     iostream.OutStream.write = write
+
+
+def lenient_script_output(piece=SCRIPT_LINE_PIECE):
+    """Let %%bash (IPython's script magics) read any output to its end.
+
+    The magic reads the script's stdout and stderr a line at a time and decodes each line as
+    strict UTF-8. A line that was not UTF-8 (binary output, a file name in another encoding),
+    or longer than asyncio's 64 KiB line limit, ended that reading task with an exception: the
+    rest of the output was lost and, once the pipe filled, the script blocked until the
+    execution timed out. Lines are now read from the stream's data by this wrapper: a line
+    longer than piece bytes comes in pieces (cut between characters), and each decodes with
+    U+FFFD for what is not UTF-8. The bytes are unchanged, so a --bg script's streams read as
+    before, except that an over-long line no longer raises.
+    """
+    from IPython.core.magics import script
+
+    real = script.asyncio
+
+    class Line(bytes):
+        def decode(self, encoding="utf-8", errors="replace"):
+            return bytes.decode(self, encoding, errors)
+
+    class Stream:
+        def __init__(self, stream):
+            self._stream = stream
+            self._buf = b""
+            self._pos = 0
+
+        def _take(self, end):
+            line = self._buf[self._pos:end]
+            self._pos = end
+            return Line(line)
+
+        async def readline(self):
+            while True:
+                newline = self._buf.find(b"\n", self._pos, self._pos + piece)
+                if newline >= 0:
+                    return self._take(newline + 1)
+                if len(self._buf) - self._pos > piece:  # a byte past the cut to look at
+                    cut = self._pos + piece
+                    while cut > self._pos + piece - 4 and (self._buf[cut] & 0xC0) == 0x80:
+                        cut -= 1  # not inside a UTF-8 character
+                    if (self._buf[cut] & 0xC0) == 0x80:
+                        cut = self._pos + piece
+                    return self._take(cut)
+                data = await self._stream.read(piece)
+                if not data:
+                    return self._take(len(self._buf))
+                self._buf = self._buf[self._pos:] + data
+                self._pos = 0
+
+        async def read(self, n=-1):
+            if self._pos == len(self._buf):
+                return await self._stream.read(n)
+            if n < 0:
+                return bytes(self._take(len(self._buf))) + await self._stream.read()
+            return bytes(self._take(min(len(self._buf), self._pos + n)))
+
+        def __getattr__(self, name):
+            return getattr(self._stream, name)
+
+    class AsyncioForScripts:
+        async def create_subprocess_exec(self, *args, **kwargs):
+            process = await real.create_subprocess_exec(*args, **kwargs)
+            for name in ("stdout", "stderr"):
+                if getattr(process, name, None) is not None:
+                    setattr(process, name, Stream(getattr(process, name)))
+            return process
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    script.asyncio = AsyncioForScripts()
 
 
 def streamline_execute_broadcasts():
@@ -329,6 +403,7 @@ def main():
             gc.enable()
 
     bound_stream_messages()
+    lenient_script_output()
     streamline_execute_broadcasts()
     config = Config()
     config.Session.key = info["key"].encode("ascii")

@@ -143,6 +143,26 @@ def test_bash_timeout_stops_the_command(kb):
     assert kb.execute("bashslow", "echo fine", language="bash")["output"] == "fine\n"
 
 
+def test_bash_output_that_is_not_utf8_or_one_long_line_is_read_to_the_end(kb):
+    # A line that is not UTF-8 comes out with U+FFFD, and reading goes on after it.
+    res = kb.execute("bashbytes", "printf 'bin \\xff\\xfe end\\n'\n"
+                     "printf 'err \\xc3\\n' >&2\necho done", language="bash", timeout=30)
+    assert res["status"] == "success", (res["status"], res["stderr"][:500])
+    assert res["output"] == "bin \ufffd\ufffd end\ndone\n"
+    assert res["stderr"] == "err \ufffd\n"
+    # So does a line longer than asyncio's 64 KiB limit, even after a line that is not UTF-8;
+    # both used to stop the reading, and the script then blocked on a full pipe.
+    res = kb.execute("bashbytes", "printf '\\xff\\n'\n"
+                     "head -c 300000 /dev/zero | tr '\\0' x; echo\n"
+                     "head -c 300000 /dev/zero | tr '\\0' y; echo", language="bash",
+                     timeout=30)
+    assert res["status"] == "success", (res["status"], res["stderr"][:500])
+    assert res["output"].startswith("\ufffd\n" + "x" * 9000)
+    assert res["truncated"] is True
+    assert res["stderr"] == ""
+    assert kb.execute("bashbytes", "echo after", language="bash")["output"] == "after\n"
+
+
 def test_output_is_truncated_at_the_limit(kb):
     res = kb.execute("big", "print('é' * 50000)\nimport sys\nsys.stderr.write('e' * 30000)")
     assert res["status"] == "success"
