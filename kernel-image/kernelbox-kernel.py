@@ -96,7 +96,8 @@ def lenient_script_output(piece=SCRIPT_LINE_PIECE):
     execution timed out. Lines are now read from the stream's data by this wrapper: a line
     longer than piece bytes comes in pieces (cut between characters), and each decodes with
     U+FFFD for what is not UTF-8. The bytes are unchanged, so a --bg script's streams read as
-    before, except that an over-long line no longer raises.
+    before, except that an over-long line no longer raises. The magic's own reader gets all
+    the whole lines at hand at once (it flushes after each).
     """
     from IPython.core.magics import script
 
@@ -118,9 +119,17 @@ def lenient_script_output(piece=SCRIPT_LINE_PIECE):
             return Line(line)
 
         async def readline(self):
+            # The magic's own reader writes and flushes what it reads, one kernel message per
+            # flush: give it every whole line at hand (0.4 ms a line before, 20,000 lines of
+            # seq took 8 s). One line to anyone else, and to --out, which keeps the last one.
+            caller = sys._getframe(1)
+            many = (caller.f_code.co_name == "_handle_stream"
+                    and not caller.f_locals.get("stream_arg"))
             while True:
                 newline = self._buf.find(b"\n", self._pos, self._pos + piece)
                 if newline >= 0:
+                    if many:
+                        newline = self._buf.rfind(b"\n", newline, self._pos + piece)
                     return self._take(newline + 1)
                 if len(self._buf) - self._pos > piece:  # a byte past the cut to look at
                     cut = self._pos + piece

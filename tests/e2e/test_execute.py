@@ -161,6 +161,12 @@ def test_bash_output_that_is_not_utf8_or_one_long_line_is_read_to_the_end(kb):
     assert res["truncated"] is True
     assert res["stderr"] == ""
     assert kb.execute("bashbytes", "echo after", language="bash")["output"] == "after\n"
+    # Many lines at once, read in batches, come out whole and in order, stdout and stderr apart.
+    res = kb.execute("bashbytes", "seq 1 2000; seq 1 3 | sed 's/^/e/' >&2", language="bash",
+                     timeout=30)
+    assert res["status"] == "success", res["status"]
+    assert res["output"] == "".join(f"{i}\n" for i in range(1, 2001))
+    assert res["stderr"] == "e1\ne2\ne3\n"
 
 
 def test_output_is_truncated_at_the_limit(kb):

@@ -36,20 +36,26 @@ def script(monkeypatch):
     return module
 
 
-def run(script, data, reads=None):
-    """Lines the magic would read from a process writing data; then what read() gives."""
+def run(script, data, reads=None, reader="user_code", stream_arg=None):
+    """What readline() gives, called from a coroutine named reader with a local stream_arg,
+    reading a process that writes data; then what read() gives."""
     async def main():
         process = await script.asyncio.create_subprocess_exec(
             sys.executable, "-c", "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read())",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         process.stdin.write(data)
         process.stdin.close()
-        lines = []
-        for _ in range(reads if reads is not None else 10 ** 9):
-            line = await process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
+        namespace = {}
+        exec(f"async def {reader}(stream, stream_arg, reads):\n"
+             "    lines = []\n"
+             "    for _ in range(reads):\n"
+             "        line = await stream.readline()\n"
+             "        if not line:\n"
+             "            break\n"
+             "        lines.append(line)\n"
+             "    return lines\n", namespace)
+        lines = await namespace[reader](process.stdout, stream_arg,
+                                        reads if reads is not None else 10 ** 9)
         rest = await process.stdout.read()
         await process.wait()
         return lines, rest
@@ -82,3 +88,15 @@ def test_more_than_a_pipe_holds_is_read_to_the_end(script):
 def test_read_after_readline_starts_with_what_was_buffered(script):
     lines, rest = run(script, b"one\ntwo\nthree\n", reads=1)
     assert lines == [b"one\n"] and rest == b"two\nthree\n"
+
+
+def test_the_magics_own_reader_gets_every_whole_line_at_hand(script):
+    data = b"".join(b"%d\n" % i for i in range(5)) + b"tail"
+
+    lines, _ = run(script, data, reader="_handle_stream")
+    assert b"".join(lines) == data
+    # Pieces of at most 8 bytes, each ending at its last newline: several lines per read.
+    assert lines[0] == b"0\n1\n2\n3\n" and len(lines) < 6
+    # Its --out form keeps only the last line it reads: one line at a time there.
+    lines, _ = run(script, data, reader="_handle_stream", stream_arg="out")
+    assert lines[:5] == [b"%d\n" % i for i in range(5)]
