@@ -86,6 +86,22 @@ def bound_stream_messages(limit=STREAM_FLUSH_CHARS):
     iostream.OutStream.write = write
 
 
+def keep_output_streams_open():
+    """Ignore code closing the kernel's stdout and stderr.
+
+    Code that closes sys.stdout (a `with sys.stdout as out:` block, a library closing the
+    stream it was handed) made ipykernel wait, in OutStream.close(), for its thread that
+    watches the process's file descriptor 1, which never ends: the cell ran into its timeout.
+    Every later cell needs these streams anyway, so closing them does nothing.
+    """
+    from ipykernel import iostream
+
+    def close(self):
+        pass
+
+    iostream.OutStream.close = close
+
+
 def lenient_script_output(piece=SCRIPT_LINE_PIECE):
     """Let %%bash (IPython's script magics) read any output to its end.
 
@@ -412,6 +428,7 @@ def main():
             gc.enable()
 
     bound_stream_messages()
+    keep_output_streams_open()
     lenient_script_output()
     streamline_execute_broadcasts()
     config = Config()

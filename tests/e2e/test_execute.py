@@ -169,6 +169,21 @@ def test_bash_output_that_is_not_utf8_or_one_long_line_is_read_to_the_end(kb):
     assert res["stderr"] == "e1\ne2\ne3\n"
 
 
+def test_closing_stdout_is_ignored(kb):
+    # `with sys.stdout as out:` closes it on the way out; the kernel used to hang in that
+    # close until the execution's timeout.
+    code = ("import sys\n"
+            "with sys.stdout as out:\n"
+            "    print('inside', file=out)\n"
+            "sys.stderr.close()\n"
+            "print('after', sys.stdout.closed)\n"
+            "print('err', file=sys.stderr)")
+    res = kb.execute("closer", code, timeout=20)
+    assert res["status"] == "success", res["status"]
+    assert res["output"] == "inside\nafter False\n"
+    assert res["stderr"] == "err\n"
+
+
 def test_output_is_truncated_at_the_limit(kb):
     res = kb.execute("big", "print('é' * 50000)\nimport sys\nsys.stderr.write('e' * 30000)")
     assert res["status"] == "success"
