@@ -422,6 +422,13 @@ def main():
             if record_to:
                 kernelbox_startup.record(record_to, directories)
                 os._exit(0)
+            # `sys.stdout = sys.__stdout__`, the usual way to undo a redirect, must give the
+            # kernel's own streams back: the process's stdout carries no cell's parent, and
+            # every later print of the session went nowhere.
+            if getattr(sys.stdout, "session", None) is not None:
+                sys.__stdout__ = sys.stdout
+            if getattr(sys.stderr, "session", None) is not None:
+                sys.__stderr__ = sys.stderr
             # What start-up made stays for the kernel's life: keep it out of every later
             # collection, then collect as usual.
             gc.freeze()

@@ -184,6 +184,25 @@ def test_closing_stdout_is_ignored(kb):
     assert res["stderr"] == "err\n"
 
 
+def test_restoring_stdout_from_dunder_stdout_keeps_later_output(kb):
+    # Code that captures its output and then restores sys.stdout from sys.__stdout__ must
+    # not lose what the session prints afterwards.
+    code = ("import io, sys\n"
+            "buf = io.StringIO()\n"
+            "sys.stdout, sys.stderr = buf, buf\n"
+            "print('hidden')\n"
+            "sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__\n"
+            "print('visible')\n"
+            "print('warned', file=sys.stderr)\n"
+            "buf.getvalue()")
+    res = kb.execute("restorer", code)
+    assert res["status"] == "success", res["status"]
+    assert (res["output"], res["stderr"], res["return_value"]) == (
+        "visible\n", "warned\n", "'hidden\\n'")
+    later = kb.execute("restorer", "print('next cell')\nimport sys\nsys.stdout is sys.__stdout__")
+    assert (later["output"], later["return_value"]) == ("next cell\n", "True")
+
+
 def test_output_is_truncated_at_the_limit(kb):
     res = kb.execute("big", "print('é' * 50000)\nimport sys\nsys.stderr.write('e' * 30000)")
     assert res["status"] == "success"
