@@ -302,33 +302,26 @@ static void take_count(struct result *r, const struct jscan_value *v)
         r->execution_count = (long)count;
 }
 
-/* outputs[] is full (the output budget), yet the execution's value is still its answer: keep
- * its text/plain, capped like any text, outside the list. */
-static void keep_return_value(struct result *r, const struct jscan_value *data)
+/* A mime bundle's text/plain, capped like any text; NULL when it has none. */
+static char *plain_text(struct result *r, const struct jscan_value *data, size_t *outlen)
 {
     static const char *const plain_name[] = {"text/plain"};
     struct jscan_value plain;
-    size_t len = 0, kept = 0;
-    char *text;
+    size_t len = 0;
+    char *raw;
 
     if (jscan_members(data->text, data->len, WIRE_JSON_DEPTH, plain_name, 1, &plain) != 0 ||
         plain.type != JSCAN_STRING)
-        return;
-    text = jscan_string_dup(&plain, &len);
-    text = cap_text(r, r->char_limit, text, len, &kept);
-    if (text == NULL)
-        return;
-    free(r->kept_return_value);
-    r->kept_return_value = text;
-    r->return_value = text;
-    r->return_value_len = kept;
+        return NULL;
+    raw = jscan_string_dup(&plain, &len); /* before len is read below */
+    return cap_text(r, r->char_limit, raw, len, outlen);
 }
 
 static void add_rich(struct result *r, enum item_kind kind, const struct wire_msg *msg)
 {
     static const char *const names[] = {"data", "metadata", "transient", "execution_count"};
-    static const char *const plain_name[] = {"text/plain"}, *const id_name[] = {"display_id"};
-    struct jscan_value v[4], plain, id;
+    static const char *const id_name[] = {"display_id"};
+    struct jscan_value v[4], id;
     struct item *it;
 
     r->last_stream = NULL;
@@ -338,8 +331,16 @@ static void add_rich(struct result *r, enum item_kind kind, const struct wire_ms
     if (kind == ITEM_EXECUTE_RESULT)
         take_count(r, &v[3]);
     if (!take_budget(r, msg->content_len)) {
-        if (kind == ITEM_EXECUTE_RESULT)
-            keep_return_value(r, &v[0]);
+        /* outputs[] is full, yet the execution's value is still its answer: keep it apart */
+        size_t len = 0;
+        char *text = kind == ITEM_EXECUTE_RESULT ? plain_text(r, &v[0], &len) : NULL;
+
+        if (text != NULL) {
+            free(r->kept_return_value);
+            r->kept_return_value = text;
+            r->return_value = text;
+            r->return_value_len = len;
+        }
         return;
     }
     it = new_item(r, kind);
@@ -357,16 +358,10 @@ static void add_rich(struct result *r, enum item_kind kind, const struct wire_ms
         it->display_id = copy_bytes(id.text, id.len);
         it->display_id_len = id.len;
     }
-    if (jscan_members(v[0].text, v[0].len, WIRE_JSON_DEPTH, plain_name, 1, &plain) == 0 &&
-        plain.type == JSCAN_STRING) {
-        size_t len = 0;
-        char *raw = jscan_string_dup(&plain, &len);
-
-        it->text = cap_text(r, r->char_limit, raw, len, &it->text_len);
-        if (kind == ITEM_EXECUTE_RESULT && it->text != NULL) {
-            r->return_value = it->text; /* items live as long as the result */
-            r->return_value_len = it->text_len;
-        }
+    it->text = plain_text(r, &v[0], &it->text_len);
+    if (kind == ITEM_EXECUTE_RESULT && it->text != NULL) {
+        r->return_value = it->text; /* items live as long as the result */
+        r->return_value_len = it->text_len;
     }
 }
 
