@@ -128,6 +128,7 @@ def lenient_script_output(piece=SCRIPT_LINE_PIECE):
             self._stream = stream
             self._buf = b""
             self._pos = 0
+            self._many = None  # whether readline() gives all the whole lines at hand
 
         def _take(self, end):
             line = self._buf[self._pos:end]
@@ -138,13 +139,14 @@ def lenient_script_output(piece=SCRIPT_LINE_PIECE):
             # The magic's own reader writes and flushes what it reads, one kernel message per
             # flush: give it every whole line at hand (0.4 ms a line before, 20,000 lines of
             # seq took 8 s). One line to anyone else, and to --out, which keeps the last one.
-            caller = sys._getframe(1)
-            many = (caller.f_code.co_name == "_handle_stream"
-                    and not caller.f_locals.get("stream_arg"))
+            if self._many is None:  # a stream has one reader for its life
+                caller = sys._getframe(1)
+                self._many = (caller.f_code.co_name == "_handle_stream"
+                              and not caller.f_locals.get("stream_arg"))
             while True:
                 newline = self._buf.find(b"\n", self._pos, self._pos + piece)
                 if newline >= 0:
-                    if many:
+                    if self._many:
                         newline = self._buf.rfind(b"\n", newline, self._pos + piece)
                     return self._take(newline + 1)
                 if len(self._buf) - self._pos > piece:  # a byte past the cut to look at

@@ -61,6 +61,14 @@ def _forget():
         _listings.clear()
 
 
+def _is_file(directory, name, names):
+    """name is a regular file in directory: from its listing names, or, with None (what a
+    link reaches may be writable, or gone), from the file system."""
+    if names is None:
+        return os.path.isfile(os.path.join(directory, name))
+    return name in names
+
+
 class ReadOnlyFileFinder(machinery.FileFinder):
     """A FileFinder for a directory whose contents cannot change: its listing is read once."""
 
@@ -72,23 +80,20 @@ class ReadOnlyFileFinder(machinery.FileFinder):
         files, dirs, links = _listing(self.path)
         tail = fullname.rpartition(".")[2]
         namespace = None
-        # What a link reaches may be writable, or gone: the file system is asked each time.
         linked = tail in links
         if linked or tail in dirs:
             base = os.path.join(self.path, tail)
             inner = None if linked else _listing(base)[0]
             for suffix, loader in self._loaders:
                 init = "__init__" + suffix
-                if (init in inner) if inner is not None else os.path.isfile(
-                        os.path.join(base, init)):
+                if _is_file(base, init, inner):
                     return self._get_spec(loader, fullname, os.path.join(base, init), [base],
                                           target)
             if not linked or os.path.isdir(base):
                 namespace = base
         for suffix, loader in self._loaders:
             name = tail + suffix
-            if (name in files) if name not in links else os.path.isfile(
-                    os.path.join(self.path, name)):
+            if _is_file(self.path, name, None if name in links else files):
                 return self._get_spec(loader, fullname, os.path.join(self.path, name), None,
                                       target)
         if namespace is not None:
@@ -119,18 +124,16 @@ def install(trusted=on_read_only_root):
     Returns the hook (for uninstall), or None when this Python's finder lacks what the
     subclass builds on (imports then work as usual)."""
     supported = getattr(_bootstrap_external, "_get_supported_file_loaders", None)
-    if supported is None or not all(hasattr(machinery.FileFinder, name)
-                                    for name in ("_get_spec", "invalidate_caches")):
+    if supported is None or not hasattr(machinery.FileFinder, "_get_spec"):
         return None
     details = supported()
+    if not hasattr(ReadOnlyFileFinder("/", *details), "_loaders"):
+        return None
 
     def kernelbox_read_only_hook(path):
         if not path or not os.path.isabs(path) or not trusted(path):
             raise ImportError("not a directory of the read-only image")
-        finder = ReadOnlyFileFinder(path, *details)
-        if not hasattr(finder, "_loaders"):
-            raise ImportError("unexpected FileFinder")
-        return finder
+        return ReadOnlyFileFinder(path, *details)
 
     # Before Python's file finder hook, which takes any directory.
     position = len(sys.path_hooks)
