@@ -752,22 +752,25 @@ static void measure_throughput(struct bench *b)
     static const int levels[] = {BENCH_TP_LOW, BENCH_TP_HIGH};
     struct tp_result raw[2], via[2];
     json_object *tp = json_object_new_object();
-    long long cpu_run[2], cpu_total = 0;
+    long long cpu_run[2], cpu_total = 0, sleeps_run[2];
     long executes = 0;
     double cpu_per_exec;
 
     /* Raw and daemon runs alternate, so that neither gets a quieter moment of the machine.
      * The daemon's CPU counts only while its own runs go. */
     for (int i = 0; i < 2; i++) {
-        long long before, after;
+        long long before, after, sleeps_before, sleeps_after;
 
         raw[i] = run_throughput(b, levels[i], true);
         before = proc_cpu_us(b->main_daemon.pid);
+        sleeps_before = proc_voluntary_switches(b->main_daemon.pid);
         via[i] = run_throughput(b, levels[i], false);
         after = proc_cpu_us(b->main_daemon.pid);
-        if (before < 0 || after < 0)
-            die("cannot read /proc/%d/stat", (int)b->main_daemon.pid);
+        sleeps_after = proc_voluntary_switches(b->main_daemon.pid);
+        if (before < 0 || after < 0 || sleeps_before < 0 || sleeps_after < 0)
+            die("cannot read /proc/%d/stat or status", (int)b->main_daemon.pid);
         cpu_run[i] = after - before;
+        sleeps_run[i] = sleeps_after - sleeps_before;
         cpu_total += cpu_run[i];
         executes += via[i].executes;
     }
@@ -785,6 +788,8 @@ static void measure_throughput(struct bench *b)
         json_object_object_add(o, "ratio_to_raw", report_num(via[i].per_s / raw[i].per_s, 3));
         json_object_object_add(o, "daemon_cpu_us_per_execute",
                                report_num(per_execute(cpu_run[i], via[i].executes), 1));
+        json_object_object_add(o, "daemon_loop_sleeps_per_execute",
+                               report_num(per_execute(sleeps_run[i], via[i].executes), 2));
         json_object_object_add(o, "client_cpu_us_per_execute",
                                report_num(per_execute(via[i].client_cpu_us, via[i].executes), 1));
         json_object_object_add(o, "raw_client_cpu_us_per_execute",

@@ -262,6 +262,18 @@ long long proc_cpu_us(pid_t pid)
     return (long long)((utime + stime) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
+long long proc_voluntary_switches(pid_t pid)
+{
+    char buf[4096], *p;
+
+    if (read_proc(pid, "status", buf, sizeof(buf)) < 0)
+        return -1;
+    p = strstr(buf, "\nvoluntary_ctxt_switches:");
+    if (p == NULL)
+        return -1;
+    return strtoll(p + 26, NULL, 10);
+}
+
 long long proc_rss_kib(pid_t pid)
 {
     char buf[4096], *p;

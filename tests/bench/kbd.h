@@ -41,6 +41,10 @@ int kbd_stop(struct kbd *d);
 /* CPU time (user + system) the process has used, in microseconds; -1 on error. */
 long long proc_cpu_us(pid_t pid);
 
+/* How often the process's main thread (kernelboxd's event loop) went to sleep: its voluntary
+ * context switches; -1 on error. */
+long long proc_voluntary_switches(pid_t pid);
+
 /* VmRSS of the process in KiB; -1 on error. */
 long long proc_rss_kib(pid_t pid);
 
