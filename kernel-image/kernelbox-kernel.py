@@ -5,6 +5,7 @@ removes it at once so no file holding the key stays behind, and starts ipykernel
 ipc:// sockets named there, without ever writing the connection back to disk.
 """
 
+import functools
 import gc
 import importlib
 import importlib.util
@@ -100,6 +101,52 @@ def keep_output_streams_open():
         pass
 
     iostream.OutStream.close = close
+
+
+def exit_ends_the_cell():
+    """exit(), quit() and sys.exit() end the cell as they end a script; the kernel stays.
+
+    In IPython `exit()` and `quit()` only ask the front end to close: the rest of the cell
+    still ran, and ipykernel stopped its own event loop 0.1 s later, so the session's kernel
+    died (exit status 0) with all its variables, the death reported on some later request.
+    Here they raise SystemExit like Python's own exit() in a script, with the same optional
+    code, whether called or written bare. A SystemExit whose code is 0 or None (`exit()`,
+    `sys.exit(0)`) ends the cell as a success, with no traceback; any other code is an error
+    (ename SystemExit, evalue the code or message) as before, without IPython's advice to
+    use Ctrl-D on stderr.
+    """
+    import warnings
+
+    from IPython.core.autocall import ZMQExitAutocall
+    from IPython.core.interactiveshell import InteractiveShell
+
+    def clean(error):
+        return isinstance(error, SystemExit) and error.code in (None, 0)
+
+    def __call__(self, code=None):
+        raise SystemExit(code)
+
+    original_showtraceback = InteractiveShell.showtraceback
+    original_run_cell_async = InteractiveShell.run_cell_async
+
+    @functools.wraps(original_showtraceback)
+    def showtraceback(self, exc_tuple=None, *args, **kwargs):
+        if clean((exc_tuple or sys.exc_info())[1]):
+            return None
+        return original_showtraceback(self, exc_tuple, *args, **kwargs)
+
+    @functools.wraps(original_run_cell_async)
+    async def run_cell_async(self, *args, **kwargs):
+        result = await original_run_cell_async(self, *args, **kwargs)
+        if result.error_before_exec is None and clean(result.error_in_exec):
+            result.error_in_exec = None
+            self.last_execution_succeeded = True
+        return result
+
+    ZMQExitAutocall.__call__ = __call__
+    InteractiveShell.showtraceback = showtraceback
+    InteractiveShell.run_cell_async = run_cell_async
+    warnings.filterwarnings("ignore", message="To exit: use 'exit', 'quit', or Ctrl-D.")
 
 
 def lenient_script_output(piece=SCRIPT_LINE_PIECE):
@@ -438,6 +485,7 @@ def main():
 
     bound_stream_messages()
     keep_output_streams_open()
+    exit_ends_the_cell()
     lenient_script_output()
     streamline_execute_broadcasts()
     config = Config()

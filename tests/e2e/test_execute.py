@@ -438,3 +438,42 @@ def test_messages_with_a_bad_signature_are_dropped(kb):
     assert "SIGNED" in res["output"]
     assert "FORGED" not in res["output"]
     assert kb.log_count("bad signature") >= 1
+
+
+def test_exit_ends_the_cell_like_a_script_and_the_kernel_stays(kb):
+    # IPython's exit() and quit() let the rest of the cell run and then stopped the kernel
+    # 0.1 s later: its variables were lost, and a later request found it dead (exited 0).
+    assert kb.execute("exits", "kept = 'still here'")["status"] == "success"
+    cases = [
+        ("print('before')\nexit()\nprint('after')\nlost = 1", "success", None),
+        ("print('before')\nquit()\nlost = 1", "success", None),
+        ("import sys\nprint('before')\nsys.exit(0)\nlost = 1", "success", None),
+        ("print('before')\nexit(3)\nlost = 1", "error", "3"),
+        ("print('before')\nraise SystemExit('bad input')\nlost = 1", "error", "bad input"),
+    ]
+    for code, status, evalue in cases:
+        res = kb.execute("exits", code, timeout=20)
+        assert res["status"] == status, (code, res)
+        assert res["output"] == "before\n", (code, res)
+        # nothing about Ctrl-D or a front end: nobody types here
+        assert res["stderr"] == "", (code, res)
+        assert res["kernel_restarted"] is False, (code, res)
+        if evalue is None:
+            assert res["error"] is None, (code, res)
+        else:
+            assert res["error"]["ename"] == "SystemExit", (code, res)
+            assert res["error"]["evalue"] == evalue, (code, res)
+    # a bare exit or quit, alone in its cell, is called as IPython calls it
+    for bare in ("exit", "quit"):
+        res = kb.execute("exits", bare, timeout=20)
+        assert (res["status"], res["error"], res["stderr"]) == ("success", None, ""), res
+    # the kernel outlives the 0.1 s after which it used to stop, with its variables, and
+    # nothing after an exit ran
+    time.sleep(1.0)
+    res = kb.execute("exits", "print(kept)\n'lost' in globals()")
+    assert res["status"] == "success", res
+    assert res["output"] == "still here\n"
+    assert res["return_value"] == "False"
+    assert res["kernel_restarted"] is False
+    info = kb.get("/sessions/exits").json()
+    assert (info["status"], info["restarts"], info["dead_reason"]) == ("running", 0, None), info
