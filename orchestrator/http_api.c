@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "request.h"
@@ -28,6 +29,11 @@
 #define HTTP_SSE_KEEPALIVE_MS 10000
 #define HTTP_SSE_BLOCK (64u * 1024u)
 #define HTTP_REQUEST_ID_MAX 64
+/* How often a connection waiting for its execution or file operation is looked at for a
+ * client that has gone (libmicrohttpd does not watch a suspended connection). */
+#define HTTP_PEER_CHECK_MS 1000
+#define HTTP_CLIENT_GONE 499
+#define HTTP_QUEUED_CHECK_US 50000 /* a job that waited this long is looked at before it runs */
 /* A body over the cap is read and dropped up to this much more, so that the client can read
  * the 413 instead of finding its connection closed mid-upload; past it, the connection is. */
 #define HTTP_DISCARD_MAX (16ull << 20)
@@ -69,6 +75,8 @@ struct request_ctx {
     size_t sse_sent;      /* how much of sse_out is written */
     uint64_t sse_id;      /* id of the last event */
     struct loop_timer sse_keepalive;
+    struct loop_timer peer_check; /* while the session layer holds the job */
+    bool peer_gone;               /* the client closed its connection meanwhile */
     struct buf body;
     bool too_large;
     unsigned long long received; /* body bytes read, kept or not */
@@ -321,12 +329,79 @@ static void park(struct request_ctx *rc, int success_status)
     rc->suspended = true;
     list_push_back(&rc->api->parked, &rc->node);
     MHD_suspend_connection(rc->conn);
+    if (rc->job_pending)
+        loop_timer_start(rc->api->p.loop, &rc->peer_check, now_ms() + HTTP_PEER_CHECK_MS);
 }
+
+/* Whether the client has closed the connection (or it failed): its end of the stream, seen
+ * without taking anything a client may have sent ahead (a pipelined request). A client that
+ * only shuts down its sending side looks the same, and is taken as gone too. */
+static bool peer_gone(const struct request_ctx *rc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rc->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+    ssize_t n;
+
+    if (ci == NULL)
+        return false;
+    n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* A waiting connection whose client has left is handed back to libmicrohttpd, which closes
+ * it; on_completed() then abandons the job: a running execution is interrupted, a queued
+ * one never runs. Without this, a client that gave up (a timeout, a crash) left its code
+ * running for nobody, and its retry waited in the session's queue behind it. */
+static bool check_peer(struct request_ctx *rc)
+{
+    if (rc->peer_gone)
+        return true;
+    if (!rc->job_pending || !(rc->suspended || rc->sse_waiting) || !peer_gone(rc))
+        return false;
+    rc->peer_gone = true;
+    loop_timer_stop(rc->api->p.loop, &rc->peer_check);
+    if (rc->suspended) {
+        rc->suspended = false;
+        list_remove(&rc->node);
+        MHD_resume_connection(rc->conn);
+        loop_defer(rc->api->p.loop, &rc->api->run_soon);
+    } else {
+        sse_wake(rc);
+    }
+    return true;
+}
+
+static void on_peer_check(struct loop_timer *t)
+{
+    struct request_ctx *rc = LIST_CONTAINER(t, struct request_ctx, peer_check);
+
+    if (rc->job_pending && !check_peer(rc))
+        loop_timer_start(rc->api->p.loop, &rc->peer_check, now_ms() + HTTP_PEER_CHECK_MS);
+}
+
+/* Asked by the session layer when a queued job's turn comes: one that waited less than a
+ * check period would otherwise run although its client had left. A job that did not wait
+ * (most of them: its session was idle) is not looked at, which would cost a system call per
+ * execute; the periodic check finds its client gone while it runs. */
+static bool job_client_gone(struct session_job *job)
+{
+    struct request_ctx *rc = job->owner;
+
+    if (rc == NULL)
+        return false;
+    if (rc->peer_gone)
+        return true;
+    return now_us() - rc->started_us >= HTTP_QUEUED_CHECK_US && check_peer(rc);
+}
+
+static bool job_client_gone(struct session_job *job);
 
 static void init_job(struct request_ctx *rc)
 {
     memset(&rc->job, 0, sizeof(rc->job));
     rc->job.done = on_job_done;
+    rc->job.client_gone = job_client_gone;
     rc->job.owner = rc;
     rc->job.request_id = rc->request_id;
     rc->job.tenant = rc->tenant;
@@ -450,6 +525,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
     size_t avail = rc->sse_out.len - rc->sse_sent;
 
     (void)pos;
+    if (rc->peer_gone)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     if (avail == 0) {
         if (rc->sse_finished)
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -883,6 +960,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Bounded by the result's own caps: events carry only what the result keeps. */
         buf_init(&rc->sse_out, (size_t)1 << 30);
         loop_timer_init(&rc->sse_keepalive, on_sse_keepalive);
+        loop_timer_init(&rc->peer_check, on_peer_check);
         {
             const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
 
@@ -897,6 +975,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (rc->has_response)
             return send_response(rc);
         return MHD_YES;
+    }
+    if (rc->peer_gone) {
+        /* Its client left while the job waited: an answer for nobody (in the log as 499,
+         * "client closed request"), whose writing fails and closes the connection. */
+        respond_error(rc, HTTP_CLIENT_GONE, "the client closed its connection");
+        return send_response(rc);
     }
     if (*upload_data_size > 0) {
         if (!rc->too_large && buf_append(&rc->body, upload_data, *upload_data_size) < 0) {
@@ -943,6 +1027,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                  "http.request", duration, "%s %s -> %u%s", rc->method, rc->path, rc->status,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
     loop_timer_stop(rc->api->p.loop, &rc->sse_keepalive);
+    loop_timer_stop(rc->api->p.loop, &rc->peer_check);
     if (rc->job_pending) {
         /* The client left before its execution ended: stop running it for nobody. */
         session_job_abandon(rc->api->p.reg, &rc->job);

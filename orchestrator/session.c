@@ -1211,6 +1211,7 @@ static void on_kick(struct loop_defer *d)
 {
     struct session *s = LIST_CONTAINER(d, struct session, kick);
     struct session_job *job;
+    struct list_node *pos, *tmp;
 
     if (s->lc_busy || s->state == ST_REMOVING)
         return;
@@ -1227,7 +1228,20 @@ static void on_kick(struct loop_defer *d)
     }
     if (s->state != ST_READY || list_empty(&s->queue))
         return;
-    job = LIST_CONTAINER(list_first(&s->queue), struct session_job, node);
+    job = NULL;
+    LIST_FOREACH_SAFE(pos, tmp, &s->queue)
+    {
+        struct session_job *next = LIST_CONTAINER(pos, struct session_job, node);
+
+        /* A job whose client left while it waited is not run for nobody; its owner takes
+         * it out of the queue with session_job_abandon(). */
+        if (next->client_gone == NULL || !next->client_gone(next)) {
+            job = next;
+            break;
+        }
+    }
+    if (job == NULL)
+        return;
     list_remove(&job->node);
     if (job->file.op != SESSION_FILE_NONE)
         files_start(s, job);
@@ -1761,6 +1775,7 @@ void session_job_abandon(struct session_registry *reg, struct session_job *job)
         s->exec.orphan.request_id = job->request_id != NULL ? s->exec.orphan_request_id : NULL;
         s->exec.orphan.tenant = s->tenant != NULL ? s->tenant->name : NULL;
         s->exec.orphan.on_output = NULL;
+        s->exec.orphan.client_gone = NULL;
         s->exec.orphan.exec.code = NULL;
         s->exec.orphan.exec.replacement_codes = NULL;
         s->exec.orphan.exec.max_attempts = 0; /* no further attempts for nobody */

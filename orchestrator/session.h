@@ -78,6 +78,9 @@ struct session_job {
      * the callee; kind is the Jupyter message type). */
     void (*on_start)(struct session_job *job);
     void (*on_output)(struct session_job *job, const char *kind, json_object *event);
+    /* Optional: asked when the job's turn comes in its session's queue. True when its
+     * client has left: the job is passed over (and its owner abandons it). */
+    bool (*client_gone)(struct session_job *job);
     struct session_exec_params exec;
     struct session_file_params file;
 

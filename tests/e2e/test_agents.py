@@ -96,6 +96,64 @@ def test_a_client_that_leaves_interrupts_the_execution(kb):
     assert len(gone) == 1 and headers["X-Request-Id"] in gone[0], "logged under its request id"
 
 
+def raw_execute(kb, session, code, request_id):
+    """Send an execute on a socket of its own; the socket is returned unread."""
+    body = json.dumps({"code": code}).encode()
+    sock = socket.create_connection(("127.0.0.1", kb.port))
+    sock.sendall(f"POST /sessions/{session}/execute HTTP/1.1\r\nHost: kernelbox\r\n"
+                 f"Authorization: Bearer {kb.key}\r\nX-Request-Id: {request_id}\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                 .encode() + body)
+    return sock
+
+
+def test_a_client_that_leaves_a_plain_execute_stops_it_and_what_it_queued(kb):
+    # A client that gives up (its own timeout, a crash) used to leave its code running for
+    # nobody until the execution's timeout, and its retry waited in the queue behind it.
+    kb.execute("quitter", "count = 0")
+    running = raw_execute(kb, "quitter", "import time\nfor i in range(300):\n    count = i\n"
+                                         "    time.sleep(0.1)", "quitter-running")
+    time.sleep(0.5)
+    queued = raw_execute(kb, "quitter", "queued_ran = True", "quitter-queued")
+    time.sleep(0.3)
+    queued.close()
+    running.close()
+    start = time.monotonic()
+    first = kb.execute("quitter", "count")
+    waited = time.monotonic() - start
+    assert first["status"] == "success", first
+    assert waited < 15, f"the next execute waited {waited:.1f} s for code nobody awaited"
+    time.sleep(0.5)
+    second = kb.execute("quitter", "count, 'queued_ran' in globals()")
+    assert second["return_value"] == f"({first['return_value']}, False)", \
+        "the loop went on, or the queued code ran"
+    assert int(first["return_value"]) < 100
+    kb.log_count("-> 499", at_least=2)
+    lines = kb.logs().splitlines()
+    for rid in ("quitter-running", "quitter-queued"):
+        assert any(rid in line and "-> 499" in line for line in lines), rid
+    assert any("quitter-running" in line and "client had gone" in line for line in lines)
+
+
+def test_a_silent_stream_whose_client_leaves_is_stopped_within_seconds(kb):
+    # A stream learnt of a departed client only when it next wrote: for silent code, at the
+    # next keep-alive, 10 s later.
+    kb.execute("quiet-leaver", "count = 0")
+    status, _, resp, conn = stream(
+        kb, "quiet-leaver", "import time\nfor i in range(600):\n    count = i\n"
+                            "    time.sleep(0.1)", read_all=False)
+    assert status == 200
+    time.sleep(0.5)
+    conn.sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+    start = time.monotonic()
+    first = kb.execute("quiet-leaver", "count")
+    waited = time.monotonic() - start
+    assert first["status"] == "success", first
+    assert waited < 6, f"the next execute waited {waited:.1f} s"
+    assert int(first["return_value"]) < 60
+
+
 def test_input_fails_at_once_and_says_so(kb):
     res = kb.execute("asks", "name = input('who? ')")
     assert res["status"] == "error"
