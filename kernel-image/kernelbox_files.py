@@ -75,10 +75,37 @@ def _open_dir(parts, create=False):
     return fd
 
 
+class NotRegularFile(Exception):
+    """The path names a FIFO, a socket or a device: only regular files are read or written."""
+
+
+def _open_file(dir_fd, name, flags, mode=0o644):
+    """Open a regular file below dir_fd, refusing symlinks. O_NONBLOCK: opening a FIFO with
+    nobody at its other end must fail or return at once, not wait for a peer forever."""
+    try:
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK, mode, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a FIFO without a reader, a socket
+            raise NotRegularFile() from exc
+        _refuse_link(dir_fd, name, exc)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile()
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _guard(fn):
     def run(*args):
         try:
             return fn(*args)
+        except NotRegularFile:
+            return _error("not_file", "not a regular file")
         except ValueError as exc:
             return _error("invalid", str(exc))
         except OSError as exc:
@@ -109,14 +136,9 @@ def write(path, offset, data, final):
         raise ValueError("a file path is required")
     dfd = _open_dir(parts[:-1], create=True)
     try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if offset == 0 else 0)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if offset == 0 else 0)
+        fd = _open_file(dfd, parts[-1], flags)
         try:
-            fd = os.open(parts[-1], flags, 0o644, dir_fd=dfd)
-        except OSError as exc:
-            _refuse_link(dfd, parts[-1], exc)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise IsADirectoryError(errno.EISDIR, "not a regular file")
             view = memoryview(base64.b64decode(data))
             at = offset
             try:
@@ -145,14 +167,9 @@ def read(path, offset, length):
         raise ValueError("a file path is required")
     dfd = _open_dir(parts[:-1])
     try:
-        try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)
-        except OSError as exc:
-            _refuse_link(dfd, parts[-1], exc)
+        fd = _open_file(dfd, parts[-1], os.O_RDONLY)
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, "not a regular file")
             raw = os.pread(fd, min(int(length), CHUNK_MAX), int(offset))
         finally:
             os.close(fd)

@@ -78,6 +78,8 @@ static const struct option_def options[] = {
      "seconds a new kernel has to answer before its start counts as failed"},
     {"KERNELBOX_INTERRUPT_GRACE", "--interrupt-grace", OPT_SECONDS, "2", 0.1, 60, FIELD(interrupt_grace),
      "seconds a timed-out kernel has to stop after an interrupt before it is restarted"},
+    {"KERNELBOX_FILE_TIMEOUT", "--file-timeout", OPT_SECONDS, "60", 1, 3600, FIELD(file_timeout),
+     "seconds the kernel has to carry out one step (an 8 MiB chunk) of a file operation"},
     {"KERNELBOX_DOCKER_WORKERS", "--docker-workers", OPT_INT, "4", 1, 64, FIELD(docker_workers),
      "threads that talk to the Docker Engine"},
     {"KERNELBOX_LOG_LEVEL", "--log-level", OPT_LEVEL, "info", 0, 0, FIELD(log_level),

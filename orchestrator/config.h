@@ -34,6 +34,7 @@ struct config {
     long long max_body;   /* bytes */
     double start_timeout;   /* seconds a new kernel has to answer */
     double interrupt_grace; /* seconds between interrupt and restart */
+    double file_timeout;    /* seconds one step of a file operation may take */
     enum log_level log_level;
     long docker_workers;
     char secret_file[256]; /* "" until main puts it in the runtime directory */

@@ -17,7 +17,6 @@
 #include "util/json.h"
 #include "util/text.h"
 
-#define FILES_DEADLINE_MS 60000 /* for one chunk */
 
 /* A JSON string literal of s, which is also a Python string literal of it: the path was
  * checked to hold no control characters, and json-c leaves other characters as UTF-8. */
@@ -38,6 +37,7 @@ static void files_finish(struct session *s, int error, json_object *body, const 
     struct session_job *job = e->job;
 
     loop_timer_stop(s->reg->p.loop, &e->deadline);
+    loop_timer_stop(s->reg->p.loop, &e->grace);
     kernel_request_done(&e->req);
     e->active = false;
     e->fileop = false;
@@ -135,7 +135,8 @@ static void send_chunk(struct session *s)
         files_finish(s, -EIO, NULL, "kernelboxd could not reach the kernel");
         return;
     }
-    loop_timer_start(s->reg->p.loop, &e->deadline, now_ms() + FILES_DEADLINE_MS);
+    loop_timer_start(s->reg->p.loop, &e->deadline,
+                     now_ms() + (uint64_t)(s->reg->cfg->file_timeout * 1000));
 }
 
 static void on_files_reply(struct kernel_request *req, enum kernel_channel ch,
@@ -149,6 +150,11 @@ static void on_files_reply(struct kernel_request *req, enum kernel_channel ch,
 
     if (ch != KERNEL_SHELL || strcmp(msg->msg_type, "execute_reply") != 0)
         return;
+    if (e->timed_out) {
+        /* The interrupt stopped the step that ran past its time: the kernel is free again. */
+        files_timeout(s);
+        return;
+    }
     kernel_request_done(&e->req);
     loop_timer_stop(s->reg->p.loop, &e->deadline);
     /* Whatever the kernel sends is checked: the session's code may have tampered with it. */
@@ -203,6 +209,7 @@ void files_start(struct session *s, struct session_job *job)
     e->job = job;
     e->file_offset = 0;
     e->file_chunk = 0;
+    e->timed_out = false;
     e->started_us = now_us();
     s->last_used_at = wall_now();
     send_chunk(s);
@@ -215,5 +222,10 @@ void files_abort(struct session *s, int error, const char *detail)
 
 void files_timeout(struct session *s)
 {
-    files_finish(s, -ETIMEDOUT, NULL, "the kernel did not answer the file operation within 60 s");
+    char detail[160];
+
+    snprintf(detail, sizeof(detail),
+             "the kernel did not carry out the file operation within KERNELBOX_FILE_TIMEOUT "
+             "(%g s)", s->reg->cfg->file_timeout);
+    files_finish(s, -ETIMEDOUT, NULL, detail);
 }

@@ -52,6 +52,9 @@ static const char *helper_detail(const char *code)
         return "the path is a directory (end it with / to list it)";
     if (strcmp(code, "not_dir") == 0)
         return "a part of the path is not a directory";
+    if (strcmp(code, "not_file") == 0)
+        return "the path is not a regular file (a FIFO, a socket or a device): refused, since "
+               "reading or writing it could wait forever";
     if (strcmp(code, "not_found") == 0)
         return "no such file or directory in the session";
     if (strcmp(code, "no_space") == 0)

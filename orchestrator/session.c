@@ -914,7 +914,14 @@ static void on_deadline(struct loop_timer *t)
     struct session *s = LIST_CONTAINER(t, struct session, exec.deadline);
 
     if (s->exec.fileop) {
-        files_timeout(s);
+        /* The step hangs in the kernel (a file system that does not answer, a helper the
+         * session's code replaced): it is interrupted like code past its timeout, and the
+         * answer waits until the kernel has stopped it, so that the next request does not
+         * queue behind it inside the kernel. */
+        s->exec.timed_out = true;
+        exec_send_interrupt(s);
+        loop_timer_start(s->reg->p.loop, &s->exec.grace,
+                         now_ms() + (uint64_t)(s->reg->cfg->interrupt_grace * 1000));
         return;
     }
     s->exec.timed_out = true;
@@ -933,6 +940,14 @@ static void on_grace(struct loop_timer *t)
 
     snprintf(reason, sizeof(reason), "the kernel did not stop within %.1f s of an interrupt",
              s->reg->cfg->interrupt_grace);
+    if (e->fileop) {
+        log_warn(&(struct log_ctx){.session = s->session_name ? s->session_name : s->kernel_id},
+                 "files.killed", "a file operation ran past its time and %s; restarting it",
+                 reason);
+        files_timeout(s);
+        session_restart_kernel(s);
+        return;
+    }
     if (e->job == NULL) {
         /* The startup code hangs: the start fails. */
         stop_exec_timers(s);

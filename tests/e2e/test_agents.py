@@ -305,3 +305,62 @@ def test_upload_caps_and_a_full_tmpfs():
         assert d.stop() == 0
         d.assert_clean()
         d.remove_runtime_dir()
+
+
+def test_a_fifo_in_the_working_directory_is_refused_at_once():
+    # Reading a FIFO waited for a writer that never came: the request got 504 after 60 s,
+    # and the kernel stayed stuck in it, so the session's next execute ran into its timeout.
+    d = kbtest.Daemon()
+    d.start()
+    try:
+        assert d.execute("fifo", "import os\nos.mkfifo('pipe')\nkept = 1")["status"] == "success"
+        for method, raw in (("GET", None), ("PUT", b"data")):
+            start = time.monotonic()
+            resp = d.request(method, "/sessions/fifo/files/pipe", raw=raw, timeout=30)
+            assert resp.status == 422, resp
+            assert "not a regular file" in resp.json()["detail"], resp
+            assert time.monotonic() - start < 10
+        res = d.execute("fifo", "kept", timeout=5)
+        assert (res["status"], res["return_value"]) == ("success", "1"), res
+    finally:
+        assert d.delete("/kernels").status == 200
+        assert d.stop() == 0
+        d.assert_clean()
+        d.remove_runtime_dir()
+
+
+def test_a_file_operation_past_its_time_is_interrupted_then_the_kernel_restarted():
+    d = kbtest.Daemon(env={"KERNELBOX_FILE_TIMEOUT": "2", "KERNELBOX_INTERRUPT_GRACE": "1"})
+    d.start()
+    try:
+        # A step that hangs but can be interrupted: 504 once it is, and the kernel is free at
+        # once afterwards, with its state.
+        d.execute("slow", "import time, kernelbox_files\nkept = 1\n"
+                          "kernelbox_files.listdir = lambda path: time.sleep(3600)")
+        start = time.monotonic()
+        resp = d.get("/sessions/slow/files/")
+        took = time.monotonic() - start
+        assert resp.status == 504, resp
+        assert "KERNELBOX_FILE_TIMEOUT (2 s)" in resp.json()["detail"], resp
+        assert 1.5 < took < 10, took
+        start = time.monotonic()
+        res = d.execute("slow", "kept", timeout=5)
+        assert (res["status"], res["return_value"], res["kernel_restarted"]) == \
+            ("success", "1", False), res
+        assert time.monotonic() - start < 3
+        # One that ignores the interrupt: the kernel is replaced, as for code past its timeout.
+        d.execute("slow", "import signal\ndef stuck(path):\n"
+                          "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                          "    time.sleep(3600)\n"
+                          "kernelbox_files.listdir = stuck")
+        resp = d.get("/sessions/slow/files/")
+        assert resp.status == 504, resp
+        res = d.execute("slow", "'kept' in globals()", timeout=30)
+        assert (res["status"], res["return_value"], res["kernel_restarted"]) == \
+            ("success", "False", True), res
+        assert d.log_count("files.killed") == 1
+    finally:
+        assert d.delete("/kernels").status == 200
+        assert d.stop() == 0
+        d.assert_clean()
+        d.remove_runtime_dir()
