@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -88,6 +89,7 @@ struct request_ctx {
     const char *content_type;
     const char *allow;
     bool challenge;
+    bool close_after; /* the request's framing is in doubt: no further request on it */
     int success_status;
     struct session_job job;
     uint64_t started_us;
@@ -206,6 +208,8 @@ static enum MHD_Result send_response(struct request_ctx *rc)
     }
     if (rc->challenge)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"kernelbox\"");
+    if (rc->close_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (rc->retry_after > 0) {
         char secs[32];
 
@@ -855,6 +859,73 @@ static void preflight(struct request_ctx *rc, const char *url, const char *origi
 
 /* First sight of a request: route, authenticate, check the announced body size. Sets a
  * response when the request is refused. */
+struct framing {
+    int content_length; /* how many Content-Length headers */
+    int transfer_encoding;
+    bool chunked_only; /* every Transfer-Encoding says exactly "chunked" */
+    bool bad_name;     /* a header name that is not an HTTP token ("Content-Length :") */
+};
+
+/* RFC 9110 tchar: what a header name is made of. */
+static bool token_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct framing *f = cls;
+
+    (void)kind;
+    if (*key == '\0')
+        f->bad_name = true;
+    for (const char *p = key; *p != '\0'; p++)
+        if (!token_char((unsigned char)*p))
+            f->bad_name = true;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        f->content_length++;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->transfer_encoding++;
+        if (value == NULL || strcasecmp(value, "chunked") != 0)
+            f->chunked_only = false;
+    }
+    return MHD_YES;
+}
+
+/* Where the body ends must be beyond doubt. A proxy in front of the daemon that read a
+ * request's length otherwise than libmicrohttpd (two Content-Length headers, one beside
+ * Transfer-Encoding, which takes precedence, or "Content-Length :" that one of them trims
+ * and the other takes for another header) would pass what it took for the next request
+ * inside this one's body, or the other way round: a request smuggled past it, and answers
+ * handed to the wrong client on a shared connection. Such a request gets 400 and its
+ * connection is closed. */
+static bool framing_ok(struct request_ctx *rc)
+{
+    struct framing f = {.chunked_only = true};
+
+    MHD_get_connection_values(rc->conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length <= 1 && f.transfer_encoding == 0 && !f.bad_name)
+        return true;
+    rc->close_after = true;
+    if (f.bad_name)
+        respond_error(rc, MHD_HTTP_BAD_REQUEST,
+                      "a header name holds a character a name cannot (a space before the "
+                      "colon?)");
+    else if (f.content_length > 1)
+        respond_error(rc, MHD_HTTP_BAD_REQUEST, "more than one Content-Length header");
+    else if (f.transfer_encoding > 1 || !f.chunked_only)
+        respond_error(rc, MHD_HTTP_BAD_REQUEST,
+                      "Transfer-Encoding: only a single \"chunked\" is understood");
+    else if (f.content_length == 1)
+        respond_error(rc, MHD_HTTP_BAD_REQUEST,
+                      "both Content-Length and Transfer-Encoding: the body's length is in doubt");
+    else
+        return true;
+    return false;
+}
+
 static void admit(struct request_ctx *rc, const char *url)
 {
     const struct config *cfg = rc->api->p.cfg;
@@ -862,6 +933,9 @@ static void admit(struct request_ctx *rc, const char *url)
     const char *hdr;
     char detail[256];
     int err;
+
+    if (!framing_ok(rc))
+        return;
 
     hdr = MHD_lookup_connection_value(rc->conn, MHD_HEADER_KIND, "Origin");
     if (hdr != NULL && origin_allowed(cfg->cors_origins, hdr))
@@ -1126,7 +1200,8 @@ struct http_api *http_api_new(const struct http_api_params *p, char *err, size_t
         (unsigned int)(p->cfg->connection_timeout + 0.5), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_HEADER_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
         MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)512, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+        (unsigned int)512, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_STRICT_FOR_CLIENT,
+        (int)1, MHD_OPTION_END);
     if (api->mhd == NULL) {
         snprintf(err, errlen, "cannot listen on %s (address in use, or not an address of this host)",
                  p->cfg->listen);

@@ -4,6 +4,7 @@ unreachable Docker Engine."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 
 import kbtest
@@ -47,6 +48,61 @@ def test_request_id_is_echoed_when_valid(kb):
     assert resp.headers["X-Request-Id"] == "abc-123"
     resp = kb.get("/health", auth=False, headers={"X-Request-Id": "bad id\x7f"})
     assert resp.headers["X-Request-Id"] != "bad id\x7f"
+
+
+def exchange(kb, data, seconds=10):
+    """Send raw bytes on a connection of their own; everything the daemon answered before
+    it closed the connection (or seconds passed: then None)."""
+    sock = socket.create_connection(("127.0.0.1", kb.port), timeout=seconds)
+    try:
+        sock.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                return None
+            if not chunk:
+                return out
+            out += chunk
+    finally:
+        sock.close()
+
+
+def test_a_request_whose_length_is_in_doubt_is_refused_and_its_connection_closed(kb):
+    # A proxy in front that read the body's length otherwise would smuggle a request past
+    # itself, or hand one client's answer to another on a shared connection.
+    body = b'{"code": "smuggled = 1"}'
+    auth = f"Authorization: Bearer {kb.key}\r\n".encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    start = b"POST /sessions/framing/execute HTTP/1.1\r\nHost: kernelbox\r\n" + auth
+    follow = b"GET /health HTTP/1.1\r\nHost: kernelbox\r\n\r\n"
+    cases = {
+        b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(body) + body:
+            "more than one Content-Length header",
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked:
+            "both Content-Length and Transfer-Encoding",
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked:
+            "only a single \"chunked\"",
+        b"Content-Length : %d\r\n\r\n" % len(body) + body: "a space before the colon",
+    }
+    for headers, detail in cases.items():
+        out = exchange(kb, start + headers + follow)
+        assert out is not None, (headers, "the connection stayed open")
+        assert out.count(b"HTTP/1.1 ") == 1, (headers, out)
+        assert out.startswith(b"HTTP/1.1 400 "), (headers, out)
+        assert detail in json.loads(out.split(b"\r\n\r\n", 1)[1])["detail"], (headers, out)
+    # HTTP/1.1 without Host is malformed too
+    out = exchange(kb, b"GET /health HTTP/1.1\r\n\r\n")
+    assert out is not None and out.startswith(b"HTTP/1.1 400 "), out
+    # none of them ran: the session was never even made
+    assert kb.get("/sessions/framing").status == 404
+    # one length, or chunked alone, is as before
+    for headers in (b"Content-Length: %d\r\n\r\n" % len(body) + body,
+                    b"Transfer-Encoding: chunked\r\n\r\n" + chunked):
+        out = exchange(kb, start.replace(b"Host:", b"Connection: close\r\nHost:") + headers)
+        assert out is not None and out.startswith(b"HTTP/1.1 200 "), out
+    assert kb.execute("framing", "smuggled")["return_value"] == "1"
 
 
 def test_bad_input_answers_4xx(kb):
