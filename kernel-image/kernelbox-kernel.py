@@ -149,6 +149,37 @@ def exit_ends_the_cell():
     warnings.filterwarnings("ignore", message="To exit: use 'exit', 'quit', or Ctrl-D.")
 
 
+def asyncio_run_in_cells():
+    """asyncio.run() works in a cell as it does in a script.
+
+    ipykernel runs the cell from its own event loop, so asyncio.run(), the usual entry point
+    of asynchronous code, raised "cannot be called from a running event loop". A call from
+    the kernel's main thread now runs the coroutine to its end in a loop of its own, as in a
+    script (an interrupt cancels it, its exception is the cell's); the loop that was running
+    there (the kernel's, or one the cell's code runs) waits meanwhile, as it does for any
+    call that blocks, and is the current loop again afterwards. In other threads asyncio.run()
+    is unchanged.
+    """
+    import asyncio
+    from asyncio import events
+
+    original_run = asyncio.run
+
+    @functools.wraps(original_run)
+    def run(main, *, debug=None):
+        outer = events._get_running_loop()
+        if outer is None or threading.current_thread() is not threading.main_thread():
+            return original_run(main, debug=debug)
+        events._set_running_loop(None)
+        try:
+            return original_run(main, debug=debug)
+        finally:
+            events._set_running_loop(outer)
+            events.set_event_loop(outer)
+
+    asyncio.run = run
+
+
 def lenient_script_output(piece=SCRIPT_LINE_PIECE):
     """Let %%bash (IPython's script magics) read any output to its end.
 
@@ -486,6 +517,7 @@ def main():
     bound_stream_messages()
     keep_output_streams_open()
     exit_ends_the_cell()
+    asyncio_run_in_cells()
     lenient_script_output()
     streamline_execute_broadcasts()
     config = Config()

@@ -477,3 +477,27 @@ def test_exit_ends_the_cell_like_a_script_and_the_kernel_stays(kb):
     assert res["kernel_restarted"] is False
     info = kb.get("/sessions/exits").json()
     assert (info["status"], info["restarts"], info["dead_reason"]) == ("running", 0, None), info
+
+
+def test_asyncio_run_works_in_a_cell_as_in_a_script(kb):
+    # The kernel runs cells from its own event loop, where asyncio.run() used to raise
+    # "cannot be called from a running event loop".
+    code = ("import asyncio\n"
+            "async def double(n):\n"
+            "    await asyncio.sleep(0.05)\n"
+            "    print('inside', n)\n"
+            "    return n * 2\n"
+            "asyncio.run(double(21))")
+    res = kb.execute("async", code)
+    assert (res["status"], res["return_value"], res["output"]) == ("success", "42", "inside 21\n"), res
+    # its exception is the cell's, and the kernel's own loop still serves top-level await
+    res = kb.execute("async", "async def fail():\n    raise ValueError('inner')\n"
+                              "asyncio.run(fail())")
+    assert res["status"] == "error" and res["error"]["ename"] == "ValueError", res
+    res = kb.execute("async", "await asyncio.sleep(0.01)\nasyncio.run(double(1)), 'awaited'")
+    assert res["status"] == "success" and res["return_value"] == "(2, 'awaited')", res
+    # an interrupt (here the timeout's) cancels it; the session keeps its state
+    res = kb.execute("async", "kept = 5\nasyncio.run(asyncio.sleep(60))", timeout=1)
+    assert res["status"] == "timeout" and res["kernel_restarted"] is False, res
+    res = kb.execute("async", "kept, asyncio.run(double(kept))")
+    assert res["return_value"] == "(5, 10)", res
