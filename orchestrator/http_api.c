@@ -838,7 +838,13 @@ static void preflight(struct request_ctx *rc, const char *url, const char *origi
     int err;
 
     if (origin == NULL || method == NULL) {
-        rc->allow = "GET, POST, DELETE";
+        /* Not a CORS preflight: OPTIONS is not served; Allow names what this path serves. */
+        err = request_route(METHOD_OTHER, url, &m, NULL, 0);
+        if (err == -ENOENT) {
+            respond_error(rc, MHD_HTTP_NOT_FOUND, "Not Found");
+            return;
+        }
+        rc->allow = m.allow != NULL ? m.allow : "GET, POST, DELETE";
         respond_error(rc, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
         return;
     }
@@ -857,8 +863,6 @@ static void preflight(struct request_ctx *rc, const char *url, const char *origi
     set_response(rc, MHD_HTTP_NO_CONTENT, strdup(""), 0, "text/plain");
 }
 
-/* First sight of a request: route, authenticate, check the announced body size. Sets a
- * response when the request is refused. */
 struct framing {
     int content_length; /* how many Content-Length headers */
     int transfer_encoding;
@@ -926,6 +930,8 @@ static bool framing_ok(struct request_ctx *rc)
     return false;
 }
 
+/* First sight of a request: route, authenticate, check the announced body size. Sets a
+ * response when the request is refused. */
 static void admit(struct request_ctx *rc, const char *url)
 {
     const struct config *cfg = rc->api->p.cfg;

@@ -137,6 +137,13 @@ def test_bad_input_answers_4xx(kb):
         assert isinstance(resp.json()["detail"], str), resp
     resp = kb.request("PUT", "/sessions")
     assert resp.headers.get("Allow") == "GET"
+    # OPTIONS that is not a CORS preflight is not served; Allow names what the path serves
+    for path, allow in (("/health", "GET"), ("/sessions/x", "GET, POST, DELETE"),
+                        ("/sessions/x/execute", "POST"),
+                        ("/sessions/x/files/a.txt", "GET, PUT, DELETE")):
+        resp = kb.request("OPTIONS", path)
+        assert (resp.status, resp.headers.get("Allow")) == (405, allow), (path, resp)
+    assert kb.request("OPTIONS", "/no/such/path").status == 404
     # None of this created anything.
     assert kb.get("/sessions").json()["sessions"] == []
 
