@@ -1178,8 +1178,15 @@ static void exec_finish(struct session *s)
                      json_object_get_string(v));
         }
         json_object_put(body);
+        /* The session's own startup_code raising or running past its time is the client's
+         * error (422: sending it again as it is would fail again); KERNELBOX_STARTUP_CODE
+         * failing, or the kernel dying under it, is the server's (500). */
         if (s->state != ST_DEAD)
-            session_start_failed(s, -EIO, detail);
+            session_start_failed(s,
+                                 s->hs_phase == 3 && (st == RESULT_ERROR || st == RESULT_TIMEOUT)
+                                     ? -EINVAL
+                                     : -EIO,
+                                 detail);
         return;
     }
     if (e->attempts != NULL) {

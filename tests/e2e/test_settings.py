@@ -58,7 +58,8 @@ def test_bad_settings_are_refused(kb):
         ({"startup_code": 5}, 422, "startup_code"),
         ({"network": "host"}, 422, "network"),
         ({"network": "egress"}, 422, "KERNELBOX_ALLOW_EGRESS"),
-        ({"startup_code": "1/0"}, 500, "ZeroDivisionError"),
+        # the client's own code failing is the client's error: 422, not to retry as is
+        ({"startup_code": "1/0"}, 422, "ZeroDivisionError"),
     ]
     for body, status, words in cases:
         resp = kb.post("/sessions/badset", body)
