@@ -159,9 +159,13 @@ def asyncio_run_in_cells():
     there (the kernel's, or one the cell's code runs) waits meanwhile, as it does for any
     call that blocks, and is the current loop again afterwards. In other threads asyncio.run()
     is unchanged.
+
+    The older spelling, asyncio.get_event_loop().run_until_complete(coroutine), gets the
+    running loop and raised "This event loop is already running": given a coroutine, it is
+    run the same way. Given a task or future (bound to the running loop), it still raises.
     """
     import asyncio
-    from asyncio import events
+    from asyncio import base_events, events
 
     original_run = asyncio.run
 
@@ -177,7 +181,18 @@ def asyncio_run_in_cells():
             events._set_running_loop(outer)
             events.set_event_loop(outer)
 
+    original_run_until_complete = base_events.BaseEventLoop.run_until_complete
+
+    @functools.wraps(original_run_until_complete)
+    def run_until_complete(self, future):
+        if (asyncio.iscoroutine(future) and self.is_running()
+                and events._get_running_loop() is self
+                and threading.current_thread() is threading.main_thread()):
+            return run(future)
+        return original_run_until_complete(self, future)
+
     asyncio.run = run
+    base_events.BaseEventLoop.run_until_complete = run_until_complete
 
 
 def lenient_script_output(piece=SCRIPT_LINE_PIECE):

@@ -496,6 +496,9 @@ def test_asyncio_run_works_in_a_cell_as_in_a_script(kb):
     assert res["status"] == "error" and res["error"]["ename"] == "ValueError", res
     res = kb.execute("async", "await asyncio.sleep(0.01)\nasyncio.run(double(1)), 'awaited'")
     assert res["status"] == "success" and res["return_value"] == "(2, 'awaited')", res
+    # the older spelling too, which used to raise "This event loop is already running"
+    res = kb.execute("async", "asyncio.get_event_loop().run_until_complete(double(4))")
+    assert res["status"] == "success" and res["return_value"] == "8", res
     # an interrupt (here the timeout's) cancels it; the session keeps its state
     res = kb.execute("async", "kept = 5\nasyncio.run(asyncio.sleep(60))", timeout=1)
     assert res["status"] == "timeout" and res["kernel_restarted"] is False, res
