@@ -89,10 +89,10 @@ def _open_file(dir_fd, name, flags, mode=0o644):
             raise NotRegularFile() from exc
         _refuse_link(dir_fd, name, exc)
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+        kind = os.fstat(fd).st_mode
+        if stat.S_ISDIR(kind):
             raise IsADirectoryError(errno.EISDIR, "is a directory")
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(kind):
             raise NotRegularFile()
     except BaseException:
         os.close(fd)

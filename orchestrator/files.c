@@ -17,7 +17,6 @@
 #include "util/json.h"
 #include "util/text.h"
 
-
 /* A JSON string literal of s, which is also a Python string literal of it: the path was
  * checked to hold no control characters, and json-c leaves other characters as UTF-8. */
 static json_object *literal(const char *s)

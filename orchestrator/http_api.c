@@ -268,6 +268,18 @@ static const char *content_type_of(const char *path)
 static void sse_append(struct request_ctx *rc, const char *event, json_object *data);
 static void sse_wake(struct request_ctx *rc);
 
+/* Give a parked connection back to libmicrohttpd, to be served on its next run. */
+static void unpark(struct request_ctx *rc)
+{
+    if (!rc->suspended)
+        return;
+    rc->suspended = false;
+    list_remove(&rc->node);
+    MHD_resume_connection(rc->conn);
+    /* In external-poll mode a resume does not wake the loop by itself. */
+    loop_defer(rc->api->p.loop, &rc->api->run_soon);
+}
+
 static void on_job_done(struct session_job *job)
 {
     struct request_ctx *rc = job->owner;
@@ -317,13 +329,7 @@ static void on_job_done(struct session_job *job)
         job->body = NULL;
     }
     session_job_cleanup(job);
-    if (rc->suspended) {
-        rc->suspended = false;
-        list_remove(&rc->node);
-        MHD_resume_connection(rc->conn);
-        /* In external-poll mode a resume does not wake the loop by itself. */
-        loop_defer(rc->api->p.loop, &rc->api->run_soon);
-    }
+    unpark(rc);
 }
 
 /* Hand the request to the session layer and park the connection until it answers. */
@@ -340,7 +346,7 @@ static void park(struct request_ctx *rc, int success_status)
 /* Whether the client has closed the connection (or it failed): its end of the stream, seen
  * without taking anything a client may have sent ahead (a pipelined request). A client that
  * only shuts down its sending side looks the same, and is taken as gone too. */
-static bool peer_gone(const struct request_ctx *rc)
+static bool client_closed(const struct request_ctx *rc)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(rc->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -361,18 +367,14 @@ static bool check_peer(struct request_ctx *rc)
 {
     if (rc->peer_gone)
         return true;
-    if (!rc->job_pending || !(rc->suspended || rc->sse_waiting) || !peer_gone(rc))
+    if (!rc->job_pending || !(rc->suspended || rc->sse_waiting) || !client_closed(rc))
         return false;
     rc->peer_gone = true;
     loop_timer_stop(rc->api->p.loop, &rc->peer_check);
-    if (rc->suspended) {
-        rc->suspended = false;
-        list_remove(&rc->node);
-        MHD_resume_connection(rc->conn);
-        loop_defer(rc->api->p.loop, &rc->api->run_soon);
-    } else {
+    if (rc->suspended)
+        unpark(rc);
+    else
         sse_wake(rc);
-    }
     return true;
 }
 
@@ -392,14 +394,9 @@ static bool job_client_gone(struct session_job *job)
 {
     struct request_ctx *rc = job->owner;
 
-    if (rc == NULL)
-        return false;
-    if (rc->peer_gone)
-        return true;
-    return now_us() - rc->started_us >= HTTP_QUEUED_CHECK_US && check_peer(rc);
+    return rc != NULL && (rc->peer_gone || (now_us() - rc->started_us >= HTTP_QUEUED_CHECK_US &&
+                                            check_peer(rc)));
 }
-
-static bool job_client_gone(struct session_job *job);
 
 static void init_job(struct request_ctx *rc)
 {
@@ -506,12 +503,7 @@ static void on_sse_start(struct session_job *job)
     rc->sse_started = true;
     loop_timer_start(rc->api->p.loop, &rc->sse_keepalive, now_ms() + HTTP_SSE_KEEPALIVE_MS);
     /* Resume so that the handler queues the stream's headers now. */
-    if (rc->suspended) {
-        rc->suspended = false;
-        list_remove(&rc->node);
-        MHD_resume_connection(rc->conn);
-        loop_defer(rc->api->p.loop, &rc->api->run_soon);
-    }
+    unpark(rc);
 }
 
 static void on_sse_output(struct session_job *job, const char *kind, json_object *event)

@@ -913,17 +913,10 @@ static void on_deadline(struct loop_timer *t)
 {
     struct session *s = LIST_CONTAINER(t, struct session, exec.deadline);
 
-    if (s->exec.fileop) {
-        /* The step hangs in the kernel (a file system that does not answer, a helper the
-         * session's code replaced): it is interrupted like code past its timeout, and the
-         * answer waits until the kernel has stopped it, so that the next request does not
-         * queue behind it inside the kernel. */
-        s->exec.timed_out = true;
-        exec_send_interrupt(s);
-        loop_timer_start(s->reg->p.loop, &s->exec.grace,
-                         now_ms() + (uint64_t)(s->reg->cfg->interrupt_grace * 1000));
-        return;
-    }
+    /* A file operation's step past its time is interrupted the same way (a file system that
+     * does not answer, a helper the session's code replaced): its answer waits until the
+     * kernel has stopped it, so that the next request does not queue behind it inside the
+     * kernel (on_files_reply, and on_grace when the kernel ignores the interrupt). */
     s->exec.timed_out = true;
     exec_send_interrupt(s);
     loop_timer_start(s->reg->p.loop, &s->exec.grace,

@@ -262,28 +262,27 @@ long long proc_cpu_us(pid_t pid)
     return (long long)((utime + stime) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
-long long proc_voluntary_switches(pid_t pid)
+/* The number after "\n<field>:" in /proc/<pid>/status; -1 on error. */
+static long long status_field(pid_t pid, const char *field)
 {
     char buf[4096], *p;
 
     if (read_proc(pid, "status", buf, sizeof(buf)) < 0)
         return -1;
-    p = strstr(buf, "\nvoluntary_ctxt_switches:");
+    p = strstr(buf, field);
     if (p == NULL)
         return -1;
-    return strtoll(p + 26, NULL, 10);
+    return strtoll(p + strlen(field), NULL, 10);
+}
+
+long long proc_voluntary_switches(pid_t pid)
+{
+    return status_field(pid, "\nvoluntary_ctxt_switches:");
 }
 
 long long proc_rss_kib(pid_t pid)
 {
-    char buf[4096], *p;
-
-    if (read_proc(pid, "status", buf, sizeof(buf)) < 0)
-        return -1;
-    p = strstr(buf, "\nVmRSS:");
-    if (p == NULL)
-        return -1;
-    return strtoll(p + 7, NULL, 10);
+    return status_field(pid, "\nVmRSS:");
 }
 
 struct rss_sampler {
