@@ -901,24 +901,21 @@ static bool framing_ok(struct request_ctx *rc)
 {
     struct framing f = {.chunked_only = true};
 
+    const char *why;
+
     MHD_get_connection_values(rc->conn, MHD_HEADER_KIND, count_framing, &f);
-    if (f.content_length <= 1 && f.transfer_encoding == 0 && !f.bad_name)
-        return true;
-    rc->close_after = true;
     if (f.bad_name)
-        respond_error(rc, MHD_HTTP_BAD_REQUEST,
-                      "a header name holds a character a name cannot (a space before the "
-                      "colon?)");
+        why = "a header name holds a character a name cannot (a space before the colon?)";
     else if (f.content_length > 1)
-        respond_error(rc, MHD_HTTP_BAD_REQUEST, "more than one Content-Length header");
+        why = "more than one Content-Length header";
     else if (f.transfer_encoding > 1 || !f.chunked_only)
-        respond_error(rc, MHD_HTTP_BAD_REQUEST,
-                      "Transfer-Encoding: only a single \"chunked\" is understood");
-    else if (f.content_length == 1)
-        respond_error(rc, MHD_HTTP_BAD_REQUEST,
-                      "both Content-Length and Transfer-Encoding: the body's length is in doubt");
+        why = "Transfer-Encoding: only a single \"chunked\" is understood";
+    else if (f.content_length == 1 && f.transfer_encoding == 1)
+        why = "both Content-Length and Transfer-Encoding: the body's length is in doubt";
     else
-        return true;
+        return true; /* one Content-Length, chunked alone, or no body */
+    rc->close_after = true;
+    respond_error(rc, MHD_HTTP_BAD_REQUEST, "%s", why);
     return false;
 }
 

@@ -97,11 +97,15 @@ def test_a_request_whose_length_is_in_doubt_is_refused_and_its_connection_closed
     assert out is not None and out.startswith(b"HTTP/1.1 400 "), out
     # none of them ran: the session was never even made
     assert kb.get("/sessions/framing").status == 404
-    # one length, or chunked alone, is as before
+    # one length, or chunked alone, is as before, and the connection stays open for the
+    # next request
     for headers in (b"Content-Length: %d\r\n\r\n" % len(body) + body,
                     b"Transfer-Encoding: chunked\r\n\r\n" + chunked):
         out = exchange(kb, start.replace(b"Host:", b"Connection: close\r\nHost:") + headers)
         assert out is not None and out.startswith(b"HTTP/1.1 200 "), out
+        out = exchange(kb, start + headers + follow.replace(b"\r\n\r\n",
+                                                            b"\r\nConnection: close\r\n\r\n"))
+        assert out is not None and out.count(b"HTTP/1.1 200 ") == 2, (headers, out)
     assert kb.execute("framing", "smuggled")["return_value"] == "1"
 
 
