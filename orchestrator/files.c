@@ -147,6 +147,10 @@ static void on_files_reply(struct kernel_request *req, enum kernel_channel ch,
     struct files_reply r;
     json_object *body = NULL;
 
+    if (ch == KERNEL_IOPUB) {
+        session_stray(s, msg); /* a thread of the session's code printing meanwhile */
+        return;
+    }
     if (ch != KERNEL_SHELL || strcmp(msg->msg_type, "execute_reply") != 0)
         return;
     if (e->timed_out) {

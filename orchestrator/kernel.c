@@ -434,6 +434,8 @@ static void dispatch(struct kernel *k, enum kernel_channel c, const struct wire_
     req = find_request(k, msg.parent_id);
     if (req != NULL)
         req->fn(req, c, &msg);
+    else if (c == KERNEL_IOPUB && k->ev.stray != NULL)
+        k->ev.stray(k->ev.owner, &msg);
     wire_msg_cleanup(&msg);
 }
 

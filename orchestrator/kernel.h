@@ -44,6 +44,9 @@ struct kernel_events {
     void *owner;
     /* The heartbeat went unanswered too long. Called once; the kernel object stays valid. */
     void (*hb_lost)(void *owner);
+    /* Optional: a verified iopub message whose parent is no pending request, such as what a
+     * thread prints after the cell that started it has finished. */
+    void (*stray)(void *owner, struct wire_msg *msg);
 };
 
 /* Connect to the kernel whose sockets are in dir, signing with the key_len bytes of key (the

@@ -239,36 +239,32 @@ static struct item *new_item(struct result *r, enum item_kind kind)
     return it;
 }
 
-/* Returns how many bytes of the chunk the stream's text kept (what a live client sees);
- * *chunk gets the chunk's unescaped text (the caller frees it). */
-static size_t add_stream(struct result *r, const struct wire_msg *msg, char **chunk,
-                         const char **stream_name)
+int result_stream_parts(const struct wire_msg *msg, const char **name, char **text, size_t *len)
 {
     static const char *const names[] = {"name", "text"};
     struct jscan_value v[2];
-    char name[8];
-    size_t len = 0, kept_item, kept;
-    struct capped_text *target;
-    char *text;
+    char buf[8];
     ssize_t n;
 
-    *chunk = NULL;
+    *text = NULL;
+    *len = 0;
     wire_msg_content_members(msg, names, 2, v);
-    n = v[0].type == JSCAN_STRING ? jscan_string(&v[0], name, sizeof(name)) : -EINVAL;
-    if (n == 6 && strcmp(name, "stderr") == 0) {
-        target = &r->err;
-        *stream_name = "stderr";
-    } else if (n == 6 && strcmp(name, "stdout") == 0) {
-        target = &r->out;
-        *stream_name = "stdout";
-    } else {
-        return 0;
-    }
-    text = jscan_string_dup(&v[1], &len);
-    if (text == NULL)
-        return 0;
-    *chunk = text;
-    kept = capped_append(target, r->char_limit, text, len);
+    n = v[0].type == JSCAN_STRING ? jscan_string(&v[0], buf, sizeof(buf)) : -EINVAL;
+    if (n == 6 && strcmp(buf, "stderr") == 0)
+        *name = "stderr";
+    else if (n == 6 && strcmp(buf, "stdout") == 0)
+        *name = "stdout";
+    else
+        return -EINVAL;
+    *text = jscan_string_dup(&v[1], len);
+    return *text == NULL ? -EINVAL : 0;
+}
+
+/* Returns how many bytes of the chunk the stream's text kept (what a live client sees). */
+static size_t add_stream_text(struct result *r, const char *name, const char *text, size_t len)
+{
+    struct capped_text *target = strcmp(name, "stderr") == 0 ? &r->err : &r->out;
+    size_t kept_item, kept = capped_append(target, r->char_limit, text, len);
 
     /* Consecutive chunks of one stream become one item, so a chatty loop is one entry. */
     if (r->last_stream == NULL || strcmp(r->last_stream->name, name) != 0) {
@@ -541,33 +537,50 @@ static json_object *tree_of(struct buf *b, int err)
     return obj;
 }
 
+/* The stream event a live client gets for the kept part of a chunk. */
+static json_object *stream_event(const char *name, const char *chunk, size_t kept)
+{
+    struct buf b;
+    struct jwrite w = {&b, 0};
+
+    buf_init(&b, (size_t)-1 / 2);
+    jw_lit(&w, "{\"name\":");
+    jw_string(&w, name, strlen(name));
+    jw_lit(&w, ",\"text\":");
+    jw_string(&w, chunk, kept);
+    jw_raw(&w, "}", 1);
+    return tree_of(&b, w.err);
+}
+
+json_object *result_add_stream(struct result *r, const char *name, const char *text, size_t len,
+                               bool want_event)
+{
+    size_t kept = add_stream_text(r, name, text, len);
+
+    return want_event && kept > 0 ? stream_event(name, text, kept) : NULL;
+}
+
 json_object *result_add_iopub_event(struct result *r, struct wire_msg *msg)
 {
     size_t before = r->nitems;
     struct buf b;
     struct jwrite w = {&b, 0};
 
-    buf_init(&b, (size_t)-1 / 2);
     if (strcmp(msg->msg_type, "stream") == 0) {
         const char *name = NULL;
         char *chunk = NULL;
-        size_t kept = add_stream(r, msg, &chunk, &name);
+        size_t len = 0;
+        json_object *event = NULL;
 
-        if (kept == 0 || chunk == NULL) {
-            free(chunk);
-            return NULL;
-        }
-        jw_lit(&w, "{\"name\":");
-        jw_string(&w, name, strlen(name));
-        jw_lit(&w, ",\"text\":");
-        jw_string(&w, chunk, kept);
-        jw_raw(&w, "}", 1);
+        if (result_stream_parts(msg, &name, &chunk, &len) == 0)
+            event = result_add_stream(r, name, chunk, len, true);
         free(chunk);
-        return tree_of(&b, w.err);
+        return event;
     }
     result_add_iopub(r, msg);
     if (r->nitems == before)
         return NULL;
+    buf_init(&b, (size_t)-1 / 2);
     write_event(&w, r->items[before]);
     return tree_of(&b, w.err);
 }
@@ -579,8 +592,10 @@ void result_add_iopub(struct result *r, struct wire_msg *msg)
     if (strcmp(type, "stream") == 0) {
         const char *name = NULL;
         char *chunk = NULL;
+        size_t len = 0;
 
-        add_stream(r, msg, &chunk, &name);
+        if (result_stream_parts(msg, &name, &chunk, &len) == 0)
+            add_stream_text(r, name, chunk, len);
         free(chunk);
     } else if (strcmp(type, "display_data") == 0) {
         add_rich(r, ITEM_DISPLAY_DATA, msg);
@@ -641,6 +656,11 @@ void result_fail(struct result *r, enum result_status status, const char *ename,
     free(r->error);
     r->error = w.err == 0 ? buf_steal(&b, &r->error_len) : NULL;
     buf_cleanup(&b);
+}
+
+void result_mark_truncated(struct result *r)
+{
+    r->truncated = true;
 }
 
 void result_set_duration(struct result *r, long duration_ms)

@@ -39,6 +39,18 @@ void result_add_iopub(struct result *r, struct wire_msg *msg);
  * for clear_output, {wait}), or NULL when nothing of it was kept or it has no event. */
 json_object *result_add_iopub_event(struct result *r, struct wire_msg *msg);
 
+/* The name ("stdout" or "stderr") and the text of a stream message, unescaped into *text
+ * (len bytes and a NUL; the caller frees it). -EINVAL for any other stream or a malformed
+ * message. */
+int result_stream_parts(const struct wire_msg *msg, const char **name, char **text,
+                        size_t *len);
+
+/* Fold len bytes of a stream's text into the result, as a stream message would be. With
+ * want_event, return the live event for what was kept ({name, text}, a new reference), or
+ * NULL when nothing was kept. */
+json_object *result_add_stream(struct result *r, const char *name, const char *text, size_t len,
+                               bool want_event);
+
 /* The execution count seen so far, as JSON (NULL when unknown). New reference. */
 json_object *result_execution_count(const struct result *r);
 
@@ -50,6 +62,9 @@ void result_fail(struct result *r, enum result_status status, const char *ename,
                  const char *evalue);
 
 void result_set_duration(struct result *r, long duration_ms);
+
+/* Some of the output was not kept: the answer says "truncated": true. */
+void result_mark_truncated(struct result *r);
 void result_set_kernel_restarted(struct result *r, bool restarted);
 
 enum result_status result_status(const struct result *r);

@@ -9,6 +9,7 @@
 #include "secret.h"
 #include "session.h"
 #include "tenant.h"
+#include "util/buf.h"
 
 #define SHORT_ID_LEN 12
 #define KERNEL_ID_LEN 32
@@ -21,6 +22,10 @@
  * kernel's output meanwhile waits in the socket and its own queue; most executions reply
  * within this, the rest are read as usual once it runs out. */
 #define EXEC_IOPUB_DEFER_MS 20
+/* Output held between executions (see struct session's late): at most this many bytes of
+ * text, in records with a head of a name byte and a uint32_t length. */
+#define LATE_OUTPUT_MAX (64 * 1024)
+#define LATE_RECORD_HEAD 5
 #define ADOPT_TIMEOUT_S 10.0 /* a kernel found running answers at once or not at all */
 
 enum session_state { ST_STARTING, ST_READY, ST_RESTARTING, ST_DEAD, ST_REMOVING };
@@ -123,6 +128,13 @@ struct session {
     struct list_node delete_jobs; /* jobs answered once the container is gone */
     struct delete_batch *batch;
     struct exec exec;
+    /* Output the kernel published while no execution could take it (a thread that outlived
+     * its cell): records of a name byte ('o', 'e'), a uint32_t length and the text, held for
+     * the next execution; late_cut when some did not fit. */
+    struct buf late;
+    size_t late_text; /* bytes of text in late */
+    size_t late_last; /* offset of its last record */
+    bool late_cut;
     bool restart_unreported;
     struct loop_defer kick;
 };
@@ -221,5 +233,11 @@ struct session *pool_take(struct session_registry *reg, struct tenant *tenant,
                           const char *name, const char *session_name, json_object *tags);
 /* Rename a kernel's container after its session, for people reading `docker ps`. */
 void pool_rename(struct session *s);
+
+/* Output on iopub that is no execution's own: what a thread prints after its cell has
+ * answered, or while a file operation runs. Only streams are kept: a late result, error or
+ * display belongs to a cell that has already answered. The running execution takes it;
+ * otherwise it waits (up to LATE_OUTPUT_MAX) for the next one. */
+void session_stray(struct session *s, struct wire_msg *msg);
 
 #endif

@@ -462,6 +462,7 @@ static void lc_submit(struct session *s, enum lc_op op)
 
 static void exec_finish(struct session *s);
 static void exec_attempt(struct session *s);
+static void on_stray(void *owner, struct wire_msg *msg);
 
 static void schedule_kick(struct session *s)
 {
@@ -875,7 +876,7 @@ static void on_hs_timeout(struct loop_timer *t)
 void session_handshake_begin(struct session *s)
 {
     struct session_registry *reg = s->reg;
-    struct kernel_events ev = {.owner = s, .hb_lost = on_hb_lost};
+    struct kernel_events ev = {.owner = s, .hb_lost = on_hb_lost, .stray = on_stray};
     char key[SECRET_KEY_HEX + 1];
     double timeout;
 
@@ -904,6 +905,114 @@ static void exec_send_interrupt(struct session *s)
     if (s->kernel != NULL)
         kernel_send(s->kernel, KERNEL_CONTROL, "interrupt_request", content, NULL, NULL);
     json_object_put(content);
+}
+
+/* One chunk of stream output into the running execution, and to its live client if any. */
+static void exec_stream(struct session *s, const char *name, const char *text, size_t len)
+{
+    struct exec *e = &s->exec;
+
+    if (e->job->on_output != NULL) {
+        json_object *event = result_add_stream(e->result, name, text, len, true);
+
+        if (event != NULL)
+            e->job->on_output(e->job, "stream", event);
+    } else {
+        result_add_stream(e->result, name, text, len, false);
+    }
+}
+
+/* Whether output that belongs to no request can go to the running execution now. */
+static bool exec_takes_strays(const struct session *s)
+{
+    const struct exec *e = &s->exec;
+
+    return e->active && e->job != NULL && !e->fileop && !e->abandoned && e->result != NULL;
+}
+
+/* Hold a chunk for the next execution, as much of it as fits (cut at a character); a chunk
+ * of the same stream as the last one extends its record. */
+static void late_keep(struct session *s, const char *name, const char *text, size_t len)
+{
+    char tag = strcmp(name, "stderr") == 0 ? 'e' : 'o';
+    char head[LATE_RECORD_HEAD];
+    uint32_t n;
+
+    if (len > LATE_OUTPUT_MAX - s->late_text) {
+        s->late_cut = true;
+        len = LATE_OUTPUT_MAX - s->late_text;
+        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+            len--;
+    }
+    if (len == 0)
+        return;
+    if (s->late.len > 0 && s->late.data[s->late_last] == tag) {
+        if (buf_append(&s->late, text, len) < 0) {
+            s->late_cut = true;
+            return;
+        }
+        memcpy(&n, s->late.data + s->late_last + 1, sizeof(n));
+        n += (uint32_t)len;
+        memcpy(s->late.data + s->late_last + 1, &n, sizeof(n));
+        s->late_text += len;
+        return;
+    }
+    head[0] = tag;
+    n = (uint32_t)len;
+    memcpy(head + 1, &n, sizeof(n));
+    if (buf_append(&s->late, head, sizeof(head)) < 0) {
+        s->late_cut = true;
+        return;
+    }
+    if (buf_append(&s->late, text, len) < 0) {
+        s->late.len -= sizeof(head);
+        s->late.data[s->late.len] = '\0';
+        s->late_cut = true;
+        return;
+    }
+    s->late_last = s->late.len - len - sizeof(head);
+    s->late_text += len;
+}
+
+/* The running execution's output begins with what was held for it. */
+static void late_deliver(struct session *s)
+{
+    uint32_t n;
+
+    for (size_t off = 0; off + LATE_RECORD_HEAD <= s->late.len; off += LATE_RECORD_HEAD + n) {
+        memcpy(&n, s->late.data + off + 1, sizeof(n));
+        exec_stream(s, s->late.data[off] == 'e' ? "stderr" : "stdout",
+                    s->late.data + off + LATE_RECORD_HEAD, n);
+    }
+    if (s->late_cut)
+        result_mark_truncated(s->exec.result);
+    buf_cleanup(&s->late);
+    s->late_text = 0;
+    s->late_last = 0;
+    s->late_cut = false;
+}
+
+void session_stray(struct session *s, struct wire_msg *msg)
+{
+    const char *name = NULL;
+    char *text = NULL;
+    size_t len = 0;
+
+    if (strcmp(msg->msg_type, "stream") != 0 ||
+        result_stream_parts(msg, &name, &text, &len) != 0) {
+        free(text);
+        return;
+    }
+    if (exec_takes_strays(s))
+        exec_stream(s, name, text, len);
+    else
+        late_keep(s, name, text, len);
+    free(text);
+}
+
+static void on_stray(void *owner, struct wire_msg *msg)
+{
+    session_stray(owner, msg);
 }
 
 static void on_exec_msg(struct kernel_request *req, enum kernel_channel ch,
@@ -1043,6 +1152,7 @@ static void start_exec(struct session *s, struct session_job *job, const char *c
         }
         if (job->on_start != NULL)
             job->on_start(job);
+        late_deliver(s);
     }
     exec_attempt(s);
 }
@@ -1311,6 +1421,7 @@ struct session *session_alloc(struct session_registry *reg, struct tenant *tenan
     list_init(&s->delete_jobs);
     list_init(&s->hs_req.node);
     list_init(&s->exec.req.node);
+    buf_init(&s->late, LATE_OUTPUT_MAX * (LATE_RECORD_HEAD + 1));
     on_kick_init(s);
     loop_timer_init(&s->hs_timeout, on_hs_timeout);
     loop_timer_init(&s->hs_resend, on_hs_resend);
@@ -1490,6 +1601,7 @@ void session_destroy(struct session *s)
     unlink_session(s);
     result_free(s->exec.result);
     json_object_put(s->exec.attempts);
+    buf_cleanup(&s->late);
     free(s->name);
     free(s->session_name);
     json_object_put(s->tags);

@@ -4,6 +4,8 @@ import re
 import threading
 import time
 
+from kbtest import Daemon, finish
+
 MARKER = "\n...[truncated by kernelbox]..."
 
 
@@ -167,6 +169,81 @@ def test_bash_output_that_is_not_utf8_or_one_long_line_is_read_to_the_end(kb):
     assert res["status"] == "success", res["status"]
     assert res["output"] == "".join(f"{i}\n" for i in range(1, 2001))
     assert res["stderr"] == "e1\ne2\ne3\n"
+
+
+def test_what_a_thread_prints_after_its_cell_comes_with_the_next_execution(kb):
+    # A cell that starts a thread answers at once; what the thread prints later used to be
+    # dropped (its parent is the finished cell). It now starts the next execution's output,
+    # once, in order, stdout and stderr apart.
+    started = kb.execute("late", (
+        "import sys, threading, time\n"
+        "def later():\n"
+        "    time.sleep(0.4)\n"
+        "    print('late out', flush=True)\n"
+        "    print('late err', file=sys.stderr, flush=True)\n"
+        "threading.Thread(target=later).start()\n"
+        "'started'"))
+    assert started["status"] == "success", started
+    assert started["output"] == "" and started["return_value"] == "'started'"
+    time.sleep(1.5)
+    res = kb.execute("late", "print('own'); 6 * 7")
+    assert res["status"] == "success", res
+    assert res["output"] == "late out\nown\n"
+    assert res["stderr"] == "late err\n"
+    assert res["return_value"] == "42"
+    assert [o["kind"] for o in res["outputs"]][-1] == "execute_result"
+    again = kb.execute("late", "1")
+    assert again["output"] == "" and again["stderr"] == "", again
+
+
+def test_a_thread_printing_through_file_operations_loses_no_line(kb):
+    # File operations read the kernel's broadcasts too; lines a thread prints meanwhile are
+    # held for the next execution. Every line arrives exactly once and in order, whichever
+    # execution takes it.
+    started = kb.execute("ticker", (
+        "import threading, time\n"
+        "def tick():\n"
+        "    for i in range(60):\n"
+        "        print(f'tick {i}', flush=True)\n"
+        "        time.sleep(0.02)\n"
+        "ticker = threading.Thread(target=tick)\n"
+        "ticker.start()"))
+    assert started["status"] == "success", started
+    seen = started["output"]
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        r = kb.get("/sessions/ticker/files")
+        assert r.status == 200, r
+    res = kb.execute("ticker", "ticker.join(); 'joined'")
+    assert res["status"] == "success", res
+    seen += res["output"]
+    seen += kb.execute("ticker", "None")["output"]
+    assert seen == "".join(f"tick {i}\n" for i in range(60))
+
+
+def test_output_held_between_executions_is_capped():
+    # A thread prints 200,000 characters between executions; a file operation reads them.
+    # With room for 300,000 characters in a result, what was held shows the hold's own cap:
+    # 64 KiB wait for the next execution, whose result says it was cut.
+    d = Daemon(env={"KERNELBOX_OUTPUT_CHAR_LIMIT": "300000"}).start()
+    try:
+        started = d.execute("flood", (
+            "import threading, time\n"
+            "def flood():\n"
+            "    time.sleep(0.3)\n"
+            "    print('y' * 200000, end='', flush=True)\n"
+            "threading.Thread(target=flood).start()"))
+        assert started["status"] == "success", started
+        time.sleep(1.5)
+        assert d.get("/sessions/flood/files").status == 200
+        res = d.execute("flood", "print('mine')")
+        assert res["status"] == "success", res
+        assert res["output"] == "y" * 65536 + "mine\n"
+        assert res["truncated"] is True
+        after = d.execute("flood", "print('after')")
+        assert after["output"] == "after\n" and after["truncated"] is False, after
+    finally:
+        finish(d, d)
 
 
 def test_closing_stdout_is_ignored(kb):

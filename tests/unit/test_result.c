@@ -1,5 +1,6 @@
 /* Unit tests for result.c: iopub and reply messages built by hand are folded into a result,
  * and result_to_json() is checked for texts, items, truncation, budgets and status. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -283,6 +284,66 @@ static void test_malformed_streams_ignored(void **state)
     assert_int_equal(noutputs(res), 0);
     assert_null(get(res, "execution_count"));
     assert_string_equal(get_s(res, "status"), "success");
+    json_object_put(res);
+    result_free(r);
+}
+
+/* What the session layer holds between executions goes in through result_add_stream(): it
+ * merges with the stream messages around it, and its live event carries what was kept. */
+static void test_stream_text_and_parts(void **state)
+{
+    struct result *r = result_new(40);
+    struct wire_msg m;
+    const char *name = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    json_object *res, *ev;
+    static const char content[] = "{\"name\":\"stderr\",\"text\":\"late\\u00e9\\n\"}";
+
+    (void)state;
+    memset(&m, 0, sizeof(m));
+    m.content_text = content;
+    m.content_len = strlen(content);
+    assert_int_equal(result_stream_parts(&m, &name, &text, &len), 0);
+    assert_string_equal(name, "stderr");
+    assert_int_equal(len, 7);
+    assert_memory_equal(text, "late\xc3\xa9\n", 7);
+    free(text);
+    m.content_text = "{\"name\":\"stdin\",\"text\":\"x\"}";
+    m.content_len = strlen(m.content_text);
+    assert_int_equal(result_stream_parts(&m, &name, &text, &len), -EINVAL);
+    assert_null(text);
+
+    ev = result_add_stream(r, "stdout", "held\n", 5, true);
+    assert_non_null(ev);
+    assert_string_equal(get_s(ev, "name"), "stdout");
+    assert_string_equal(get_s(ev, "text"), "held\n");
+    json_object_put(ev);
+    assert_null(result_add_stream(r, "stdout", "x", 1, false));
+    feed_str(r, "stdout", "y");
+    res = render(r);
+    assert_int_equal(noutputs(res), 1);
+    assert_false(truncated(res));
+    assert_string_equal(get_s(res, "output"), "held\nxy");
+    json_object_put(res);
+    /* Caps apply as to any stream: a live client gets what fits in the 40 characters, the
+     * answer makes room for the marker. */
+    ev = result_add_stream(r, "stdout", "0123456789012345678901234567890123456789", 40, true);
+    assert_non_null(ev);
+    assert_string_equal(get_s(ev, "text"), "012345678901234567890123456789012");
+    json_object_put(ev);
+    res = render(r);
+    assert_true(truncated(res));
+    assert_string_equal(get_s(res, "output"), "held\nxy01" MARKER);
+    json_object_put(res);
+    result_free(r);
+
+    r = result_new(1000);
+    result_add_stream(r, "stderr", "e", 1, false);
+    result_mark_truncated(r);
+    res = render(r);
+    assert_string_equal(get_s(res, "stderr"), "e");
+    assert_true(truncated(res));
     json_object_put(res);
     result_free(r);
 }
@@ -827,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_streams_accumulate_and_merge),
         cmocka_unit_test(test_stream_merge_broken_by_other_items),
         cmocka_unit_test(test_malformed_streams_ignored),
+        cmocka_unit_test(test_stream_text_and_parts),
         cmocka_unit_test(test_truncation_counts_characters),
         cmocka_unit_test(test_no_truncation_at_exact_limit),
         cmocka_unit_test(test_execute_result),
