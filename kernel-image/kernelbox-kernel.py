@@ -19,6 +19,9 @@ EXIT_BAD_CONNECTION = 78
 STREAM_FLUSH_CHARS = 256 * 1024
 SCRIPT_LINE_PIECE = 64 * 1024  # longest line %%bash output is read in at once
 IOPUB_WAIT_S = 2.0  # longest a reply waits for the iopub thread to send what came before
+COMMAND_READ = 64 * 1024  # bytes a shell command's output is read in at once
+COMMAND_STOP_S = 0.5  # how long an interrupted shell command gets before it is killed
+COMMAND_TAIL_S = 0.1  # how long output is still read once the command's shell has exited
 # Written by --record-startup when the image is built; not on sys.path, so that writing it
 # leaves the directories the record depends on as they were.
 STARTUP_MODULES = "/usr/local/share/kernelbox/startup-modules.bin"
@@ -279,6 +282,108 @@ def lenient_script_output(piece=SCRIPT_LINE_PIECE):
     script.asyncio = AsyncioForScripts()
 
 
+def run_command(cmd, out, err, shell="/bin/sh"):
+    """Run cmd with shell -c, its stdout and stderr on pipes, and return its exit status
+    (minus the signal's number when a signal ended it).
+
+    What the command writes is handed to out and err as it comes, decoded as UTF-8 with
+    U+FFFD for what is not; it reads no input (stdin is /dev/null). An interrupt (a
+    KeyboardInterrupt here) stops the command's whole process group, with SIGINT and then,
+    after COMMAND_STOP_S, SIGKILL, and is raised again so that the cell stops too. Once the
+    shell has exited, what its leftover children write is read for COMMAND_TAIL_S at most,
+    and then the group gets SIGHUP, as it would when a terminal closes.
+    """
+    import codecs
+    import selectors
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen([shell, "-c", cmd], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    sel = selectors.DefaultSelector()
+    for pipe, write in ((proc.stdout, out), (proc.stderr, err)):
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        sel.register(pipe, selectors.EVENT_READ, (write, decoder))
+
+    def pump(timeout):
+        """Read what is ready within timeout; False once nothing is open or ready."""
+        events = sel.select(timeout)
+        for key, _ in events:
+            write, decoder = key.data
+            data = os.read(key.fd, COMMAND_READ)
+            if data:
+                text = decoder.decode(data)
+            else:
+                text = decoder.decode(b"", final=True)
+                sel.unregister(key.fileobj)
+            if text:
+                write(text)
+        return bool(events) and bool(sel.get_map())
+
+    def signal_group(signum):
+        try:
+            os.killpg(proc.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    stop = signal.SIGHUP  # what the group gets at the end, as when a terminal closes
+    try:
+        while sel.get_map() and proc.poll() is None:
+            pump(0.2)
+        end = time.monotonic() + COMMAND_TAIL_S
+        while sel.get_map() and time.monotonic() < end:
+            if not pump(max(0.0, end - time.monotonic())):
+                break
+        return proc.wait()
+    except KeyboardInterrupt:
+        stop = signal.SIGKILL
+        signal_group(signal.SIGINT)
+        end = time.monotonic() + COMMAND_STOP_S
+        while sel.get_map() and proc.poll() is None and time.monotonic() < end:
+            pump(0.05)
+        raise
+    finally:
+        signal_group(stop)
+        for pipe in (proc.stdout, proc.stderr):
+            pipe.close()
+        sel.close()
+        proc.wait()
+
+
+def piped_shell_commands():
+    """Run `!cmd` in a Python cell as %%bash runs a script: on pipes, not a terminal.
+
+    IPython runs it on a pseudo-terminal (pexpect), so its stderr arrived in the cell's
+    stdout, lines ended in "\\r\\n", programs coloured and paged their output for a screen
+    and a program waiting for input waited until the execution timed out. Now stdout and
+    stderr stay apart, lines end as the program wrote them, and input reads as empty. The
+    exit status is still `_exit_code`, and an interrupt stops the command and the cell.
+    """
+    from ipykernel.zmqshell import ZMQInteractiveShell
+
+    def system(self, cmd):
+        if cmd.rstrip().endswith("&"):
+            raise OSError("Background processes not supported.")
+        cmd = self.var_expand(cmd, depth=1)
+
+        def out(text):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        def err(text):
+            sys.stdout.flush()
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        self.user_ns["_exit_code"] = run_command(cmd, out, err, shell)
+
+    ZMQInteractiveShell.system_piped = system
+    ZMQInteractiveShell.system = system
+
+
 def streamline_execute_broadcasts():
     """Broadcast only what kernelboxd reads of an execution, and its "idle" before the reply.
 
@@ -534,6 +639,7 @@ def main():
     exit_ends_the_cell()
     asyncio_run_in_cells()
     lenient_script_output()
+    piped_shell_commands()
     streamline_execute_broadcasts()
     config = Config()
     config.Session.key = info["key"].encode("ascii")

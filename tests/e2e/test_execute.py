@@ -246,6 +246,39 @@ def test_output_held_between_executions_is_capped():
         finish(d, d)
 
 
+def test_shell_commands_in_python_cells_run_on_pipes(kb):
+    # `!cmd` runs as %%bash does: stderr apart from stdout, lines ending in "\n", no
+    # terminal, input reading as empty; _exit_code holds the status.
+    res = kb.execute("bang", (
+        "!printf 'one\\ntwo\\n'; echo problem >&2; exit 4\n"
+        "status = _exit_code\n"
+        "status"))
+    assert res["status"] == "success", res
+    assert res["output"] == "one\ntwo\n"
+    assert res["stderr"] == "problem\n"
+    assert res["return_value"] == "4"
+    start = time.monotonic()
+    res = kb.execute("bang", "!read line || echo no input; tty || true", timeout=20)
+    assert time.monotonic() - start < 10
+    assert res["output"] == "no input\nnot a tty\n", res
+    captured = kb.execute("bang", "lines = !echo a; echo b\nlist(lines)")
+    assert captured["return_value"] == "['a', 'b']", captured
+
+
+def test_a_shell_command_past_its_timeout_stops_with_its_cell(kb):
+    res = kb.execute("bangtime", "!echo started; sleep 30\nafter = True", timeout=1.5)
+    assert res["status"] == "timeout", res
+    assert res["output"] == "started\n"
+    assert res["kernel_restarted"] is False
+    check = kb.execute("bangtime", "'after' in dir()")
+    assert check["return_value"] == "False", check
+    procs = kb.execute("bangtime", (
+        "import os\n"
+        "sorted(open(f'/proc/{p}/comm').read().strip() for p in os.listdir('/proc')"
+        " if p.isdigit())"))
+    assert "sleep" not in procs["return_value"], procs
+
+
 def test_closing_stdout_is_ignored(kb):
     # `with sys.stdout as out:` closes it on the way out; the kernel used to hang in that
     # close until the execution's timeout.
