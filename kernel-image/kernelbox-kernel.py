@@ -209,7 +209,8 @@ def lenient_script_output(piece=SCRIPT_LINE_PIECE):
     longer than piece bytes comes in pieces (cut between characters), and each decodes with
     U+FFFD for what is not UTF-8. The bytes are unchanged, so a --bg script's streams read as
     before, except that an over-long line no longer raises. The magic's own reader gets all
-    the whole lines at hand at once (it flushes after each).
+    the whole lines at hand at once (it flushes after each), and with --out VAR the whole
+    output in one piece, so that VAR holds all of it rather than its last line.
     """
     from IPython.core.magics import script
 
@@ -225,6 +226,7 @@ def lenient_script_output(piece=SCRIPT_LINE_PIECE):
             self._buf = b""
             self._pos = 0
             self._many = None  # whether readline() gives all the whole lines at hand
+            self._whole = False  # whether it gives the whole output at once (--out)
 
         def _take(self, end):
             line = self._buf[self._pos:end]
@@ -234,11 +236,18 @@ def lenient_script_output(piece=SCRIPT_LINE_PIECE):
         async def readline(self):
             # The magic's own reader writes and flushes what it reads, one kernel message per
             # flush: give it every whole line at hand (0.4 ms a line before, 20,000 lines of
-            # seq took 8 s). One line to anyone else, and to --out, which keeps the last one.
+            # seq took 8 s). Its --out form stores each line it reads in the variable, each
+            # replacing the one before: give it the whole output at once, so the variable
+            # holds all of it. One line to anyone else.
             if self._many is None:  # a stream has one reader for its life
                 caller = sys._getframe(1)
-                self._many = (caller.f_code.co_name == "_handle_stream"
-                              and not caller.f_locals.get("stream_arg"))
+                magic = caller.f_code.co_name == "_handle_stream"
+                self._whole = magic and bool(caller.f_locals.get("stream_arg"))
+                self._many = magic and not self._whole
+            if self._whole:
+                rest = self._buf[self._pos:] + await self._stream.read()
+                self._buf, self._pos = rest, 0
+                return self._take(len(rest))
             while True:
                 newline = self._buf.find(b"\n", self._pos, self._pos + piece)
                 if newline >= 0:

@@ -31,6 +31,18 @@ def test_bash_runs_through_the_cell_magic(kb):
     assert "oops" in res["stderr"]
 
 
+def test_bash_out_and_err_capture_the_whole_output(kb):
+    res = kb.execute("bashout", (
+        "%%bash --out captured --err complaints\n"
+        "seq 1 5\n"
+        "echo a >&2\n"
+        "echo b >&2"))
+    assert res["status"] == "success", res
+    assert res["output"] == "" and res["stderr"] == "", res
+    got = kb.execute("bashout", "captured, complaints")
+    assert got["return_value"] == "('1\\n2\\n3\\n4\\n5\\n', 'a\\nb\\n')", got
+
+
 def test_modules_the_kernel_defers_load_in_full_when_used(kb):
     # The kernel starts without IPython's terminal front end and jupyter_client's client
     # side; code that uses either must still get the real thing.

@@ -97,6 +97,10 @@ def test_the_magics_own_reader_gets_every_whole_line_at_hand(script):
     assert b"".join(lines) == data
     # Pieces of at most 8 bytes, each ending at its last newline: several lines per read.
     assert lines[0] == b"0\n1\n2\n3\n" and len(lines) < 6
-    # Its --out form keeps only the last line it reads: one line at a time there.
+    # Its --out form stores each line it reads, replacing the one before: it gets the whole
+    # output in one piece, bytes unchanged, and then the end.
     lines, _ = run(script, data, reader="_handle_stream", stream_arg="out")
-    assert lines[:5] == [b"%d\n" % i for i in range(5)]
+    assert lines == [data]
+    assert lines[0].decode("utf8") == data.decode("utf8")
+    lines, _ = run(script, b"\xff\n" + b"z" * 100, reader="_handle_stream", stream_arg="out")
+    assert [line.decode("utf8") for line in lines] == ["\ufffd\n" + "z" * 100]
