@@ -393,6 +393,37 @@ def piped_shell_commands():
     ZMQInteractiveShell.system = system
 
 
+def pager_prints():
+    """Print what IPython would show in a pager (`obj?`, `obj??`, %pdoc, %psource, ...).
+
+    ipykernel sends it as a "page" payload of the execute reply, for a notebook's pager:
+    kernelboxd's results have no pager, so `len?` showed nothing. It is now the cell's
+    output, from the line the pager would have started at, as plain text: the colour codes
+    meant for a terminal are left out.
+    """
+    import re
+
+    from ipykernel.zmqshell import ZMQInteractiveShell
+
+    colour = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+    def show_in_pager(self, data, start=0, screen_lines=0, pager_cmd=None):
+        text = data.get("text/plain", "") if isinstance(data, dict) else str(data)
+        text = colour.sub("", text)
+        if start:
+            text = "\n".join(text.split("\n")[start:])
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+
+    original = ZMQInteractiveShell.init_hooks
+
+    def init_hooks(self):
+        original(self)
+        self.set_hook("show_in_pager", show_in_pager, 0)
+
+    ZMQInteractiveShell.init_hooks = init_hooks
+
+
 def streamline_execute_broadcasts():
     """Broadcast only what kernelboxd reads of an execution, and its "idle" before the reply.
 
@@ -649,6 +680,7 @@ def main():
     asyncio_run_in_cells()
     lenient_script_output()
     piped_shell_commands()
+    pager_prints()
     streamline_execute_broadcasts()
     config = Config()
     config.Session.key = info["key"].encode("ascii")

@@ -291,6 +291,18 @@ def test_a_shell_command_past_its_timeout_stops_with_its_cell(kb):
     assert "sleep" not in procs["return_value"], procs
 
 
+def test_what_ipython_would_page_is_printed(kb):
+    # `obj?` and %pdoc go to a notebook's pager; here they are the cell's output, in plain
+    # text.
+    res = kb.execute("pager", "len?")
+    assert res["status"] == "success", res
+    assert "Signature: len(obj, /)\n" in res["output"]
+    assert "Return the number of items in a container." in res["output"]
+    assert "\x1b" not in res["output"]
+    res = kb.execute("pager", "def f():\n    'Adds nothing.'\n%pdoc f")
+    assert "Adds nothing." in res["output"], res
+
+
 def test_closing_stdout_is_ignored(kb):
     # `with sys.stdout as out:` closes it on the way out; the kernel used to hang in that
     # close until the execution's timeout.
