@@ -45,7 +45,8 @@ json_object *result_add_iopub_event(struct result *r, struct wire_msg *msg);
 int result_stream_parts(const struct wire_msg *msg, const char **name, char **text,
                         size_t *len);
 
-/* Fold len bytes of a stream's text into the result, as a stream message would be. With
+/* Fold len bytes of a stream's text (valid UTF-8, as result_stream_parts() gives it, or a
+ * part of that cut between characters) into the result, as a stream message would be. With
  * want_event, return the live event for what was kept ({name, text}, a new reference), or
  * NULL when nothing was kept. */
 json_object *result_add_stream(struct result *r, const char *name, const char *text, size_t len,

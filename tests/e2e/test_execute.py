@@ -234,16 +234,17 @@ def test_a_thread_printing_through_file_operations_loses_no_line(kb):
 
 
 def test_output_held_between_executions_is_capped():
-    # A thread prints 200,000 characters between executions; a file operation reads them.
-    # With room for 300,000 characters in a result, what was held shows the hold's own cap:
-    # 64 KiB wait for the next execution, whose result says it was cut.
+    # A thread prints 100,000 characters between executions (one message, which the socket
+    # holds whole); a file operation reads them. With room for 300,000 characters in a
+    # result, what was held shows the hold's own cap: 64 KiB wait for the next execution,
+    # whose result says it was cut.
     d = Daemon(env={"KERNELBOX_OUTPUT_CHAR_LIMIT": "300000"}).start()
     try:
         started = d.execute("flood", (
             "import threading, time\n"
             "def flood():\n"
             "    time.sleep(0.3)\n"
-            "    print('y' * 200000, end='', flush=True)\n"
+            "    print('y' * 100000, end='', flush=True)\n"
             "threading.Thread(target=flood).start()"))
         assert started["status"] == "success", started
         time.sleep(1.5)

@@ -35,14 +35,15 @@ static enum jscan_type kind_of(json_object *v)
 
 /* json-c, even in strict mode, takes raw control characters inside strings, a '.' without a
  * digit on each side ("1.", "1.e5", "-.5"), leading zeros ("-01", "[00]"), NaN and
- * [-]Infinity. RFC 8259 allows none of them; jscan refuses them. (The test for leading zeros
- * also fires on "1e-05", which only makes the check looser.) */
+ * [-]Infinity, and a member name in single quotes ({'a':1}). RFC 8259 allows none of them;
+ * jscan refuses them. (The tests for leading zeros and quotes also fire where they are
+ * harmless, "1e-05" or a quote inside a string, which only makes the check looser.) */
 static bool json_c_laxity(const char *text, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
 
-        if (c < 0x20 || c == 'N' || c == 'I')
+        if (c < 0x20 || c == 'N' || c == 'I' || c == '\'')
             return true;
         if (c == '.' && (i + 1 == len || text[i + 1] < '0' || text[i + 1] > '9' || i == 0 ||
                          text[i - 1] < '0' || text[i - 1] > '9'))

@@ -90,6 +90,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msg.content_len = len - 1;
         if (strcmp(type, "execute_reply") == 0) {
             result_add_reply(r, &msg);
+        } else if (strcmp(type, "stream") == 0 && (data[start] & 0x40)) {
+            /* The way output held between executions comes in: the stream's parts, whole
+             * and cut where the hold cuts them (at a character). */
+            const char *name = NULL;
+            char *parts = NULL;
+            size_t plen = 0;
+            bool live = (data[start] & 0x20) != 0;
+
+            if (result_stream_parts(&msg, &name, &parts, &plen) == 0) {
+                json_object *event = result_add_stream(r, name, parts, plen, live);
+                size_t cut = plen / 2;
+
+                check_event(event, type);
+                json_object_put(event);
+                while (cut > 0 && ((unsigned char)parts[cut] & 0xC0) == 0x80)
+                    cut--;
+                event = result_add_stream(r, name, parts, cut, live);
+                check_event(event, type);
+                json_object_put(event);
+            }
+            free(parts);
         } else if (data[start] & 0x80) {
             result_add_iopub(r, &msg);
         } else {
