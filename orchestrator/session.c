@@ -1734,11 +1734,14 @@ void session_get_or_create(struct session_registry *reg, struct tenant *tenant,
     if (refuse_if_stopping(reg, job))
         return;
     s = session_find_named(reg, tenant, name);
-    if (s == NULL) {
-        if (!admit_session(reg, tenant, job) || !admit_settings(reg, tenant, settings, job))
-            return;
+    if (s == NULL && !admit_session(reg, tenant, job))
+        return;
+    /* Settings a new session could not have are refused for an existing one too, although
+     * its own stay as they are. */
+    if (!admit_settings(reg, tenant, settings, job))
+        return;
+    if (s == NULL)
         s = session_new(reg, tenant, name, name, tags, settings);
-    }
     if (s == NULL) {
         session_job_complete(reg, job, -EIO, NULL, "cannot create a session: out of memory");
         return;

@@ -68,6 +68,17 @@ def test_bad_settings_are_refused(kb):
         assert kb.get("/sessions/badset").status == 404
     # A session whose start failed is removed in the background.
     kbtest.wait_for(lambda: kb.containers() == [], 30, "the failed session's container to go")
+    # A session that exists keeps its own settings, but what no new session could have is
+    # refused for it too, rather than answered as if it had been taken.
+    assert kb.post("/sessions/badset").status == 200
+    for body, status, words in cases[:-1]:
+        resp = kb.post("/sessions/badset", body)
+        assert resp.status == status, (body, resp)
+        assert words in resp.json()["detail"], (body, resp.json())
+    resp = kb.post("/sessions/badset", {"limits": {"tmpfs": 2 ** 63}})
+    assert resp.status == 422 and "maximum" in resp.json()["detail"], resp
+    same = kb.post("/sessions/badset", {"limits": {"memory": "64MiB"}})
+    assert same.status == 200 and same.json()["limits"]["memory_bytes"] == 512 << 20, same
 
 
 def test_tenant_maxima_from_the_keys_file():
