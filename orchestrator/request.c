@@ -158,6 +158,12 @@ static int route_files(enum http_method method, const char *path, struct route_m
         return -ENOENT;
     rest = slash[6] == '/' ? slash + 7 : slash + 6;
     name_len = (size_t)(slash - name);
+    /* The working directory itself is only listed; files and folders below it are also
+     * written and deleted. */
+    if (*rest == '\0' && method != METHOD_GET) {
+        m->allow = "GET";
+        return fail(detail, detail_len, -EPERM, "Method Not Allowed");
+    }
     if (!(method & (METHOD_GET | METHOD_PUT | METHOD_DELETE))) {
         m->allow = "GET, PUT, DELETE";
         return fail(detail, detail_len, -EPERM, "Method Not Allowed");
@@ -175,9 +181,6 @@ static int route_files(enum http_method method, const char *path, struct route_m
         return -EINVAL;
     if (m->file_dir && method == METHOD_PUT)
         return fail(detail, detail_len, -EINVAL, "file path: PUT needs a file name");
-    if (rest_len == 0 && method == METHOD_DELETE)
-        return fail(detail, detail_len, -EINVAL,
-                    "file path: refusing to delete the working directory");
     memcpy(m->file_path, rest, rest_len);
     m->file_path[rest_len] = '\0';
     m->id = ROUTE_SESSION_FILES;

@@ -134,6 +134,8 @@ def test_bad_input_answers_4xx(kb):
         ("GET", "/no/such/path", None, 404),
         ("PUT", "/sessions", None, 405),
         ("DELETE", "/health", None, 405),
+        ("DELETE", "/sessions/x/files", None, 405),
+        ("PUT", "/sessions/x/files/", b"data", 405),
     ]
     for method, path, raw, expected in cases:
         resp = kb.request(method, path, raw=raw)
@@ -144,7 +146,8 @@ def test_bad_input_answers_4xx(kb):
     # OPTIONS that is not a CORS preflight is not served; Allow names what the path serves
     for path, allow in (("/health", "GET"), ("/sessions/x", "GET, POST, DELETE"),
                         ("/sessions/x/execute", "POST"),
-                        ("/sessions/x/files/a.txt", "GET, PUT, DELETE")):
+                        ("/sessions/x/files/a.txt", "GET, PUT, DELETE"),
+                        ("/sessions/x/files", "GET"), ("/sessions/x/files/", "GET")):
         resp = kb.request("OPTIONS", path)
         assert (resp.status, resp.headers.get("Allow")) == (405, allow), (path, resp)
     assert kb.request("OPTIONS", "/no/such/path").status == 404
