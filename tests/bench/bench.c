@@ -450,6 +450,12 @@ static void http_exec_checked(struct httpc *c, const char *path, const char *bod
         die("POST %s %s gave return_value '%s', not '%s'", path, body, r.value, want);
 }
 
+/* A count (microseconds, sleeps) per execute; NaN when there were none. */
+static double per_execute(long long us, long executes)
+{
+    return executes > 0 ? (double)us / (double)executes : NAN;
+}
+
 /* Floor and warm samples alternate, so that whatever else the machine does touches both. */
 static void measure_floor_and_warm(struct bench *b)
 {
@@ -459,6 +465,7 @@ static void measure_floor_and_warm(struct bench *b)
     struct httpc c;
     char path[96];
     double floor_med, warm_med;
+    long long cpu_before, cpu_after, sleeps_before, sleeps_after;
 
     samples_init(&floor_s);
     samples_init(&warm_s);
@@ -468,6 +475,10 @@ static void measure_floor_and_warm(struct bench *b)
         raw_exec_checked(b->raw[0], "1+1", "2");
         http_exec_checked(&c, path, body, "2");
     }
+    /* The daemon's CPU over the samples: one client executing in a row, no other work but
+     * the heartbeats of the idle sessions (a few us per execute). */
+    cpu_before = proc_cpu_us(b->main_daemon.pid);
+    sleeps_before = proc_voluntary_switches(b->main_daemon.pid);
     for (int i = 0; i < b->n_latency; i++) {
         uint64_t t0 = now_us(), t1, t2;
 
@@ -478,6 +489,10 @@ static void measure_floor_and_warm(struct bench *b)
         samples_add(&floor_s, ms_of_us(t1 - t0));
         samples_add(&warm_s, ms_of_us(t2 - t1));
     }
+    cpu_after = proc_cpu_us(b->main_daemon.pid);
+    sleeps_after = proc_voluntary_switches(b->main_daemon.pid);
+    if (cpu_before < 0 || cpu_after < 0 || sleeps_before < 0 || sleeps_after < 0)
+        die("cannot read /proc/%d/stat or status", (int)b->main_daemon.pid);
     httpc_cleanup(&c);
 
     floor_med = samples_median(&floor_s);
@@ -486,6 +501,11 @@ static void measure_floor_and_warm(struct bench *b)
     add_percentiles(warm_o, &warm_s);
     json_object_object_add(warm_o, "ratio_to_floor", report_num(warm_med / floor_med, 3));
     json_object_object_add(warm_o, "overhead_ms", report_num(warm_med - floor_med, 3));
+    json_object_object_add(warm_o, "daemon_cpu_us_per_execute",
+                           report_num(per_execute(cpu_after - cpu_before, b->n_latency), 1));
+    json_object_object_add(
+        warm_o, "daemon_loop_sleeps_per_execute",
+        report_num(per_execute(sleeps_after - sleeps_before, b->n_latency), 2));
     json_object_object_add(b->report, "floor", floor_o);
     json_object_object_add(b->report, "warm_execute", warm_o);
     progress("floor median %.3f ms, warm_execute median %.3f ms (%d samples each)", floor_med,
@@ -740,11 +760,6 @@ static struct tp_result run_throughput(struct bench *b, int n, bool raw)
              raw ? "raw ZeroMQ" : "daemon", n, res.executes, res.seconds, res.per_s, res.errors,
              res.first_error[0] ? "; first: " : "", res.first_error);
     return res;
-}
-
-static double per_execute(long long us, long executes)
-{
-    return executes > 0 ? (double)us / (double)executes : NAN;
 }
 
 static void measure_throughput(struct bench *b)

@@ -191,6 +191,9 @@ void report_print_table(FILE *out, json_object *r)
     value_row(out, r, "daemon CPU per execute", "daemon_cpu_us_per_execute", 1, 1, "us");
     value_row(out, r, "  raw ZeroMQ client, for comparison",
               "throughput.32.raw_client_cpu_us_per_execute", 1, 1, "us (this program)");
+    value_row(out, r, "  one client: CPU, loop sleeps",
+              "warm_execute.daemon_cpu_us_per_execute", 1, 1, "us");
+    value_row(out, r, "", "warm_execute.daemon_loop_sleeps_per_execute", 1, 2, "sleeps");
     value_row(out, r, "  x8: CPU, loop sleeps per execute",
               "throughput.8.daemon_cpu_us_per_execute", 1, 1, "us");
     value_row(out, r, "", "throughput.8.daemon_loop_sleeps_per_execute", 1, 2, "sleeps");
