@@ -900,7 +900,6 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 static bool framing_ok(struct request_ctx *rc)
 {
     struct framing f = {.chunked_only = true};
-
     const char *why;
 
     MHD_get_connection_values(rc->conn, MHD_HEADER_KIND, count_framing, &f);

@@ -66,6 +66,7 @@ void result_set_duration(struct result *r, long duration_ms);
 
 /* Some of the output was not kept: the answer says "truncated": true. */
 void result_mark_truncated(struct result *r);
+
 void result_set_kernel_restarted(struct result *r, bool restarted);
 
 enum result_status result_status(const struct result *r);

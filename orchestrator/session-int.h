@@ -133,7 +133,6 @@ struct session {
      * the next execution; late_cut when some did not fit. */
     struct buf late;
     size_t late_text; /* bytes of text in late */
-    size_t late_last; /* offset of its last record */
     bool late_cut;
     bool restart_unreported;
     struct loop_defer kick;

@@ -930,11 +930,10 @@ static bool exec_takes_strays(const struct session *s)
     return e->active && e->job != NULL && !e->fileop && !e->abandoned && e->result != NULL;
 }
 
-/* Hold a chunk for the next execution, as much of it as fits (cut at a character); a chunk
- * of the same stream as the last one extends its record. */
+/* Hold a chunk for the next execution, as much of it as fits (cut at a character). Chunks
+ * of one stream in a row become one item of the result when they are delivered. */
 static void late_keep(struct session *s, const char *name, const char *text, size_t len)
 {
-    char tag = strcmp(name, "stderr") == 0 ? 'e' : 'o';
     char head[LATE_RECORD_HEAD];
     uint32_t n;
 
@@ -946,18 +945,7 @@ static void late_keep(struct session *s, const char *name, const char *text, siz
     }
     if (len == 0)
         return;
-    if (s->late.len > 0 && s->late.data[s->late_last] == tag) {
-        if (buf_append(&s->late, text, len) < 0) {
-            s->late_cut = true;
-            return;
-        }
-        memcpy(&n, s->late.data + s->late_last + 1, sizeof(n));
-        n += (uint32_t)len;
-        memcpy(s->late.data + s->late_last + 1, &n, sizeof(n));
-        s->late_text += len;
-        return;
-    }
-    head[0] = tag;
+    head[0] = strcmp(name, "stderr") == 0 ? 'e' : 'o';
     n = (uint32_t)len;
     memcpy(head + 1, &n, sizeof(n));
     if (buf_append(&s->late, head, sizeof(head)) < 0) {
@@ -970,7 +958,6 @@ static void late_keep(struct session *s, const char *name, const char *text, siz
         s->late_cut = true;
         return;
     }
-    s->late_last = s->late.len - len - sizeof(head);
     s->late_text += len;
 }
 
@@ -988,7 +975,6 @@ static void late_deliver(struct session *s)
         result_mark_truncated(s->exec.result);
     buf_cleanup(&s->late);
     s->late_text = 0;
-    s->late_last = 0;
     s->late_cut = false;
 }
 
